@@ -1,0 +1,168 @@
+/* The CPU backend: plain C loops for elementwise work, OpenBLAS for matrix products. This is the
+ * specification every other backend is tested against. */
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu/cpu_ops.h"
+#include "evae/philox.h"
+#include "evae/util.h"
+#include "evae/vae_math.h"
+
+static void *cpu_alloc(size_t bytes) { return evae_xcalloc(1, bytes); }
+static void cpu_free(void *p) { free(p); }
+static void cpu_memcpy(void *dst, const void *src, size_t bytes)
+{
+    if (bytes) memmove(dst, src, bytes);
+}
+static void cpu_sync(void) {}
+
+static void cpu_gemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *A,
+                     const float *B, float beta, float *C)
+{
+    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
+                trans_b ? CblasTrans : CblasNoTrans, m, n, k, alpha, A, trans_a ? m : k, B,
+                trans_b ? k : n, beta, C, n);
+}
+
+static void cpu_col_sum(float *out, const float *x, int rows, int cols, float beta)
+{
+    for (int j = 0; j < cols; j++) out[j] *= beta;
+    for (int r = 0; r < rows; r++) {
+        const float *row = x + (size_t)r * cols;
+        for (int j = 0; j < cols; j++) out[j] += row[j];
+    }
+}
+
+static void cpu_axpy(float *y, const float *x, size_t n, float a)
+{
+    for (size_t i = 0; i < n; i++) y[i] += a * x[i];
+}
+
+static double cpu_sum(const float *x, size_t n)
+{
+    double s = 0.0;
+    for (size_t i = 0; i < n; i++) s += x[i];
+    return s;
+}
+
+static void cpu_rand_uniform(float *out, size_t n, uint64_t seed, uint64_t stream)
+{
+    for (size_t i = 0; i < n; i++) out[i] = evae_uniform_at(seed, stream, i);
+}
+
+static void cpu_rand_normal(float *out, size_t n, uint64_t seed, uint64_t stream)
+{
+    for (size_t i = 0; i < n; i++) out[i] = evae_normal_at(seed, stream, i);
+}
+
+static void cpu_bias_act(float *y, const float *b, int rows, int cols, int relu)
+{
+    for (int r = 0; r < rows; r++) {
+        float *row = y + (size_t)r * cols;
+        if (relu)
+            for (int j = 0; j < cols; j++) row[j] = fmaxf(row[j] + b[j], 0.0f);
+        else
+            for (int j = 0; j < cols; j++) row[j] += b[j];
+    }
+}
+
+static void cpu_relu_backward(float *dy, const float *y, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!(y[i] > 0.0f)) dy[i] = 0.0f;
+}
+
+static void cpu_binarize(float *x, const float *p, const float *u, size_t n)
+{
+    for (size_t i = 0; i < n; i++) x[i] = u[i] < p[i] ? 1.0f : 0.0f;
+}
+
+static void cpu_reparam(float *z, const float *enc, const float *eps, int B, int d)
+{
+    for (int b = 0; b < B; b++) {
+        const float *mean = enc + (size_t)b * 2 * d, *logvar = mean + d;
+        for (int i = 0; i < d; i++)
+            z[(size_t)b * d + i] = mean[i] + expf(0.5f * logvar[i]) * eps[(size_t)b * d + i];
+    }
+}
+
+static void cpu_bernoulli_ll(float *ll, float *dlogits, const float *logits, const float *x, int B,
+                             int D, float scale)
+{
+    for (int b = 0; b < B; b++) {
+        const float *l = logits + (size_t)b * D, *xb = x + (size_t)b * D;
+        double s = 0.0;
+        for (int j = 0; j < D; j++) s += evae_bernoulli_logpf(xb[j], l[j]);
+        ll[b] = (float)s;
+        if (dlogits)
+            for (int j = 0; j < D; j++)
+                dlogits[(size_t)b * D + j] = scale * (xb[j] - evae_sigmoidf(l[j]));
+    }
+}
+
+static void cpu_gauss_posterior(float *ent, float *denc, const float *enc, const float *eps,
+                                const float *dz, int B, int d, float scale)
+{
+    for (int b = 0; b < B; b++) {
+        const float *logvar = enc + (size_t)b * 2 * d + d;
+        if (ent) {
+            double s = 0.0;
+            for (int i = 0; i < d; i++) s += EVAE_HALF_1_PLUS_LN_2PI + 0.5f * logvar[i];
+            ent[b] = (float)s;
+        }
+        if (denc) {
+            float *dmean = denc + (size_t)b * 2 * d, *dlogvar = dmean + d;
+            for (int i = 0; i < d; i++) {
+                float g = dz[(size_t)b * d + i];
+                dmean[i] = scale * g;
+                dlogvar[i] =
+                    scale * (g * 0.5f * expf(0.5f * logvar[i]) * eps[(size_t)b * d + i] + 0.5f);
+            }
+        }
+    }
+}
+
+static void cpu_adam(float *p, float *m, float *v, const float *g, size_t n, float lr, float beta1,
+                     float beta2, float eps, long t)
+{
+    float bc1 = (float)(1.0 - pow(beta1, (double)t)), bc2 = (float)(1.0 - pow(beta2, (double)t));
+    for (size_t i = 0; i < n; i++)
+        evae_adam_elem(&p[i], &m[i], &v[i], g[i], lr, beta1, beta2, eps, bc1, bc2);
+}
+
+static const evae_backend cpu_backend = {
+    .name = "cpu",
+    .alloc = cpu_alloc,
+    .free = cpu_free,
+    .upload = cpu_memcpy,
+    .download = cpu_memcpy,
+    .copy = cpu_memcpy,
+    .sync = cpu_sync,
+    .gemm = cpu_gemm,
+    .col_sum = cpu_col_sum,
+    .axpy = cpu_axpy,
+    .sum = cpu_sum,
+    .rand_uniform = cpu_rand_uniform,
+    .rand_normal = cpu_rand_normal,
+    .bias_act = cpu_bias_act,
+    .relu_backward = cpu_relu_backward,
+    .binarize = cpu_binarize,
+    .reparam = cpu_reparam,
+    .bernoulli_ll = cpu_bernoulli_ll,
+    .gauss_posterior = cpu_gauss_posterior,
+    .adam = cpu_adam,
+    .grbm_energy = cpu_grbm_energy,
+    .grbm_ssm = cpu_grbm_ssm,
+    .grbm_langevin = cpu_grbm_langevin,
+    .grbm_gibbs = cpu_grbm_gibbs,
+    .conv_forward = cpu_conv_forward,
+    .conv_backward_data = cpu_conv_backward_data,
+    .conv_backward_filter = cpu_conv_backward_filter,
+    .channel_bias_act = cpu_channel_bias_act,
+    .channel_sum = cpu_channel_sum,
+    .laplace_ll = cpu_laplace_ll,
+};
+
+const evae_backend *evae_cpu_backend(void) { return &cpu_backend; }
