@@ -48,6 +48,8 @@ typedef struct evae_backend {
     /* ---- random ---- */
     void (*rand_uniform)(float *out, size_t n, uint64_t seed, uint64_t stream); /* (0,1) */
     void (*rand_normal)(float *out, size_t n, uint64_t seed, uint64_t stream);  /* N(0,1) */
+    /* +1 or -1 with probability 1/2 each: element i is +1 when uniform i of the stream < 0.5 */
+    void (*rand_rademacher)(float *out, size_t n, uint64_t seed, uint64_t stream);
 
     /* ---- VAE elementwise ---- */
     /* y[rows, cols] = act(y + b[cols]); act = ReLU when relu != 0, identity otherwise */
@@ -62,11 +64,12 @@ typedef struct evae_backend {
      * dlogits[B,D] = scale * d(ll_b)/d(logit) = scale * (x - sigmoid(logit)) (NULL to skip) */
     void (*bernoulli_ll)(float *ll, float *dlogits, const float *logits, const float *x, int B,
                          int D, float scale);
-    /* Gaussian posterior terms: ent[B] = analytic entropy 0.5 * sum_i (1 + ln 2pi + logvar_i).
-     * Backward of (scale * sum_b [g_z . z_b + ent_b]) w.r.t. enc: given dz[B,d] = d/dz, writes
-     * denc[B,2d] = [dz * 1 | dz * 0.5 exp(logvar/2) eps + 0.5] * scale (ent may be NULL). */
+    /* Gaussian posterior terms: ent[B] = analytic entropy 0.5 * sum_i (1 + ln 2pi + logvar_i)
+     * (NULL to skip). Backward through z = mean + exp(logvar/2) eps and through the entropy:
+     * given dz[B,d] = dL/dz and ent_grad = dL/d(ent_b) (the same for every b), writes
+     * denc[B,2d] = [dz | dz * 0.5 exp(logvar/2) eps + 0.5 ent_grad] (denc NULL to skip). */
     void (*gauss_posterior)(float *ent, float *denc, const float *enc, const float *eps,
-                            const float *dz, int B, int d, float scale);
+                            const float *dz, int B, int d, float ent_grad);
     /* Adam step t (1-based) on p[n] with gradient g of the loss to minimize. */
     void (*adam)(float *p, float *m, float *v, const float *g, size_t n, float lr, float beta1,
                  float beta2, float eps, long t);

@@ -57,6 +57,11 @@ static void cpu_rand_normal(float *out, size_t n, uint64_t seed, uint64_t stream
     for (size_t i = 0; i < n; i++) out[i] = evae_normal_at(seed, stream, i);
 }
 
+static void cpu_rand_rademacher(float *out, size_t n, uint64_t seed, uint64_t stream)
+{
+    for (size_t i = 0; i < n; i++) out[i] = evae_uniform_at(seed, stream, i) < 0.5f ? 1.0f : -1.0f;
+}
+
 static void cpu_bias_act(float *y, const float *b, int rows, int cols, int relu)
 {
     for (int r = 0; r < rows; r++) {
@@ -103,7 +108,7 @@ static void cpu_bernoulli_ll(float *ll, float *dlogits, const float *logits, con
 }
 
 static void cpu_gauss_posterior(float *ent, float *denc, const float *enc, const float *eps,
-                                const float *dz, int B, int d, float scale)
+                                const float *dz, int B, int d, float ent_grad)
 {
     for (int b = 0; b < B; b++) {
         const float *logvar = enc + (size_t)b * 2 * d + d;
@@ -116,9 +121,9 @@ static void cpu_gauss_posterior(float *ent, float *denc, const float *enc, const
             float *dmean = denc + (size_t)b * 2 * d, *dlogvar = dmean + d;
             for (int i = 0; i < d; i++) {
                 float g = dz[(size_t)b * d + i];
-                dmean[i] = scale * g;
-                dlogvar[i] =
-                    scale * (g * 0.5f * expf(0.5f * logvar[i]) * eps[(size_t)b * d + i] + 0.5f);
+                dmean[i] = g;
+                dlogvar[i] = g * 0.5f * expf(0.5f * logvar[i]) * eps[(size_t)b * d + i] +
+                             0.5f * ent_grad;
             }
         }
     }
@@ -146,6 +151,7 @@ static const evae_backend cpu_backend = {
     .sum = cpu_sum,
     .rand_uniform = cpu_rand_uniform,
     .rand_normal = cpu_rand_normal,
+    .rand_rademacher = cpu_rand_rademacher,
     .bias_act = cpu_bias_act,
     .relu_backward = cpu_relu_backward,
     .binarize = cpu_binarize,
