@@ -52,6 +52,9 @@ typedef struct evae_backend {
     void (*rand_rademacher)(float *out, size_t n, uint64_t seed, uint64_t stream);
 
     /* ---- VAE elementwise ---- */
+    /* out[B, D] = table[idx[b], :] for b < B; idx[B] lives in backend memory (batch gathering
+     * from a data set kept resident where the backend computes) */
+    void (*gather_rows)(float *out, const float *table, const int *idx, int B, int D);
     /* y[rows, cols] = act(y + b[cols]); act = ReLU when relu != 0, identity otherwise */
     void (*bias_act)(float *y, const float *b, int rows, int cols, int relu);
     /* dy[n] *= (y[n] > 0): ReLU backward through its output y */

@@ -62,6 +62,12 @@ static void cpu_rand_rademacher(float *out, size_t n, uint64_t seed, uint64_t st
     for (size_t i = 0; i < n; i++) out[i] = evae_uniform_at(seed, stream, i) < 0.5f ? 1.0f : -1.0f;
 }
 
+static void cpu_gather_rows(float *out, const float *table, const int *idx, int B, int D)
+{
+    for (int b = 0; b < B; b++)
+        memcpy(out + (size_t)b * D, table + (size_t)idx[b] * D, (size_t)D * sizeof(float));
+}
+
 static void cpu_bias_act(float *y, const float *b, int rows, int cols, int relu)
 {
     for (int r = 0; r < rows; r++) {
@@ -152,6 +158,7 @@ static const evae_backend cpu_backend = {
     .rand_uniform = cpu_rand_uniform,
     .rand_normal = cpu_rand_normal,
     .rand_rademacher = cpu_rand_rademacher,
+    .gather_rows = cpu_gather_rows,
     .bias_act = cpu_bias_act,
     .relu_backward = cpu_relu_backward,
     .binarize = cpu_binarize,
