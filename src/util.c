@@ -1,5 +1,6 @@
 #include "evae/util.h"
 
+#define _DEFAULT_SOURCE /* POSIX.1-2008 and M_PI under -std=c11 */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -32,6 +32,7 @@ typedef struct evae_backend {
     void (*download)(void *host_dst, const void *src, size_t bytes);
     void (*copy)(void *dst, const void *src, size_t bytes);
     void (*sync)(void); /* wait for queued work (no-op on the CPU) */
+    const char *(*describe)(void); /* the device and library versions, for manifests */
 
     /* ---- dense algebra ----
      * C[m,n] = alpha * op(A) op(B) + beta * C, op(A) is [m,k] (A stored [k,m] when trans_a),
@@ -61,6 +62,9 @@ typedef struct evae_backend {
     void (*relu_backward)(float *dy, const float *y, size_t n);
     /* x[n] = (u[n] < p[n]) ? 1 : 0: dynamic binarization of intensities p in [0,1] */
     void (*binarize)(float *x, const float *p, const float *u, size_t n);
+    /* y[n] = logit(alpha + (1 - 2 alpha)(x + u)/256): dequantization and the logit transform of
+     * 8-bit pixel values x[n] (0..255 as floats) with uniform noise u[n] (evae/logit.h) */
+    void (*logit_dequantize)(float *y, const float *x, const float *u, size_t n, float alpha);
     /* enc[B, 2d] holds [mean | log-variance]; z[B,d] = mean + exp(logvar/2) * eps[B,d] */
     void (*reparam)(float *z, const float *enc, const float *eps, int B, int d);
     /* Bernoulli decoder: ll[B] = sum_j ln p(x_j | logit_j);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cpu/cpu_ops.h"
+#include "evae/logit.h"
 #include "evae/philox.h"
 #include "evae/util.h"
 #include "evae/vae_math.h"
@@ -17,6 +18,7 @@ static void cpu_memcpy(void *dst, const void *src, size_t bytes)
     if (bytes) memmove(dst, src, bytes);
 }
 static void cpu_sync(void) {}
+static const char *cpu_describe(void) { return "cpu (OpenBLAS sgemm)"; }
 
 static void cpu_gemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *A,
                      const float *B, float beta, float *C)
@@ -151,6 +153,7 @@ static const evae_backend cpu_backend = {
     .download = cpu_memcpy,
     .copy = cpu_memcpy,
     .sync = cpu_sync,
+    .describe = cpu_describe,
     .gemm = cpu_gemm,
     .col_sum = cpu_col_sum,
     .axpy = cpu_axpy,
@@ -162,6 +165,7 @@ static const evae_backend cpu_backend = {
     .bias_act = cpu_bias_act,
     .relu_backward = cpu_relu_backward,
     .binarize = cpu_binarize,
+    .logit_dequantize = evae_logit_dequantize,
     .reparam = cpu_reparam,
     .bernoulli_ll = cpu_bernoulli_ll,
     .gauss_posterior = cpu_gauss_posterior,

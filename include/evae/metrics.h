@@ -1,0 +1,14 @@
+/* metrics.jsonl: one JSON object per line, appended and flushed as training goes. */
+#ifndef EVAE_METRICS_H
+#define EVAE_METRICS_H
+
+#include <cjson/cJSON.h>
+
+/* Appends obj as one line to PATH (takes ownership of obj). */
+int evae_metrics_append(const char *path, cJSON *obj);
+
+/* Keeps only the lines whose "epoch" is <= max_epoch (resume after an interruption: lines of
+ * epochs that were not checkpointed are dropped, since they will be run again). */
+int evae_metrics_truncate(const char *path, int max_epoch);
+
+#endif
