@@ -17,7 +17,7 @@
 #include <string.h>
 
 /* Upper bound on the floats of each temporary (col and the [K, nb*PQ] staging buffer): 4 MiB
- * each, a few L2s' worth; one image always fits even if it exceeds the bound. */
+ * each, a few L2s' worth; a chunk holds at least one image even when that exceeds the bound. */
 #define CONV_BUF_FLOATS ((size_t)1 << 20)
 
 typedef struct conv_plan {
