@@ -239,23 +239,57 @@ void cpu_grbm_ssm(const float *theta, int d, int n, const float *z, int B, const
     free(prec); free(x); free(A); free(G); free(GS); free(Y); free(U); free(GA); free(Q); free(dD);
 }
 
-/* ---- samplers (draw positions: evae/grbm_math.h) ---- */
+/* ---- samplers (draw positions: evae/grbm_math.h) ----
+ * The draws of one step lie in contiguous index ranges, so they are generated a Philox block
+ * (4 words) at a time into a buffer: the same numbers as evae_uniform_at / evae_normal_at at
+ * those indices, computed with the same expressions, at a quarter of the Philox work. */
+
+/* out[k] = evae_uniform_at(seed, stream, start + k), k < count */
+static void fill_uniform(float *out, size_t count, uint64_t seed, uint64_t stream, uint64_t start)
+{
+    size_t k = 0;
+    while (k < count) {
+        uint64_t idx = start + k;
+        evae_u32x4 r = evae_philox_block(seed, stream, idx >> 2);
+        for (int lane = (int)(idx & 3); lane < 4 && k < count; lane++) out[k++] = evae_u01(r.v[lane]);
+    }
+}
+
+/* out[k] = evae_normal_at(seed, stream, start + k), k < count (Box-Muller as in evae/philox.h) */
+static void fill_normal(float *out, size_t count, uint64_t seed, uint64_t stream, uint64_t start)
+{
+    size_t k = 0;
+    while (k < count) {
+        uint64_t idx = start + k;
+        evae_u32x4 r = evae_philox_block(seed, stream, idx >> 2);
+        float val[4];
+        for (int pair = 0; pair < 2; pair++) {
+            float u1 = evae_u01(r.v[2 * pair]);
+            float u2 = evae_u01(r.v[2 * pair + 1]);
+            float rad = sqrtf(-2.0f * logf(u1));
+            float ang = 6.28318530717958647692f * u2;
+            val[2 * pair] = rad * cosf(ang);
+            val[2 * pair + 1] = rad * sinf(ang);
+        }
+        for (int lane = (int)(idx & 3); lane < 4 && k < count; lane++) out[k++] = val[lane];
+    }
+}
+
 void cpu_grbm_langevin(const float *theta, int d, int n, float *z, int B, int steps, float eta,
                        uint64_t seed, uint64_t stream)
 {
     if (B <= 0 || steps <= 0) return;
     energy_scratch s = energy_scratch_alloc(d, n, B);
     float *dEdz = fbuf((size_t)B * d); /* dEdz[B,d] */
+    float *xi = fbuf((size_t)B * d);   /* xi[B,d] noise of one step */
     for (int t = 0; t < steps; t++) {
         energy_with(theta, d, n, 1.0f, z, B, NULL, dEdz, &s);
-        for (int c = 0; c < B; c++)
-            for (int i = 0; i < d; i++) {
-                size_t k = (size_t)c * d + i;
-                float xi = evae_normal_at(seed, stream, evae_grbm_langevin_index(t, B, d, c, i));
-                z[k] = evae_grbm_langevin_update(z[k], dEdz[k], eta, xi);
-            }
+        fill_normal(xi, (size_t)B * d, seed, stream, evae_grbm_langevin_index(t, B, d, 0, 0));
+        for (size_t k = 0; k < (size_t)B * d; k++)
+            z[k] = evae_grbm_langevin_update(z[k], dEdz[k], eta, xi[k]);
     }
     free(dEdz);
+    free(xi);
     energy_scratch_free(&s);
 }
 
@@ -269,21 +303,20 @@ void cpu_grbm_gibbs(const float *theta, int d, int n, float *z, int B, int steps
     float *x = fbuf((size_t)B * d);        /* x[B,d] = D z */
     float *H = fbuf((size_t)B * n);        /* H[B,n] = a, then h */
     float *WH = fbuf((size_t)B * d);       /* WH[B,d] = h W^T */
+    float *uu = fbuf((size_t)B * n);       /* uu[B,n] uniforms of one step */
+    float *xi = fbuf((size_t)B * d);       /* xi[B,d] normals of one step */
     precisions(ls, d, prec);
     for (int t = 0; t < steps; t++) {
         preactivations(theta, d, n, z, B, prec, x, H);
-        for (int c = 0; c < B; c++)
-            for (int j = 0; j < n; j++) {
-                float uu = evae_uniform_at(seed, stream, evae_grbm_gibbs_h_index(t, B, d, n, c, j));
-                H[(size_t)c * n + j] = evae_grbm_gibbs_h(H[(size_t)c * n + j], beta, uu);
-            }
+        fill_uniform(uu, (size_t)B * n, seed, stream, evae_grbm_gibbs_h_index(t, B, d, n, 0, 0));
+        for (size_t k = 0; k < (size_t)B * n; k++) H[k] = evae_grbm_gibbs_h(H[k], beta, uu[k]);
         sgemm(0, 1, B, d, n, 1.0f, H, W, 0.0f, WH);
+        fill_normal(xi, (size_t)B * d, seed, stream, evae_grbm_gibbs_z_index(t, B, d, n, 0, 0));
         for (int c = 0; c < B; c++)
             for (int i = 0; i < d; i++) {
                 size_t k = (size_t)c * d + i;
-                float xi = evae_normal_at(seed, stream, evae_grbm_gibbs_z_index(t, B, d, n, c, i));
-                z[k] = evae_grbm_gibbs_z(mu[i], ls[i], beta, WH[k], xi);
+                z[k] = evae_grbm_gibbs_z(mu[i], ls[i], beta, WH[k], xi[k]);
             }
     }
-    free(prec); free(x); free(H); free(WH);
+    free(prec); free(x); free(H); free(WH); free(uu); free(xi);
 }
