@@ -15,6 +15,10 @@ const evae_backend *evae_cuda_backend(const char **why)
 const evae_backend *evae_backend_by_name(const char *name)
 {
     if (strcmp(name, "cpu") == 0) return evae_cpu_backend();
+    if (strcmp(name, "auto") == 0) {
+        const evae_backend *be = evae_cuda_backend(NULL);
+        return be ? be : evae_cpu_backend();
+    }
     if (strcmp(name, "cuda") == 0) {
         const char *why = "unknown reason";
         const evae_backend *be = evae_cuda_backend(&why);

@@ -49,7 +49,8 @@ typedef struct config_key {
 
 /* The single list of keys. Keys without a section come first; each section's keys together. */
 static const config_key config_keys[] = {
-    CHOICE_KEY("device", device, "cpu", "cpu|cuda", "compute backend"),
+    CHOICE_KEY("device", device, "auto", "auto|cpu|cuda",
+               "compute backend; auto = cuda when a GPU is usable, else cpu"),
 
     STRING_KEY("run.dir", run.dir, "", false,
                "output folder; empty = runs/<name>-<YYYYmmdd-HHMMSS>"),

@@ -95,6 +95,7 @@ int evae_write_manifest(const char *dir, const evae_config *cfg, int argc, char 
     cJSON_AddStringToObject(lib, "compiler", __VERSION__);
 #endif
     const evae_backend *be = evae_backend_by_name(cfg->device);
+    if (be) cJSON_AddStringToObject(j, "backend", be->name);
     if (be && be->describe) cJSON_AddStringToObject(lib, "device", be->describe());
     char *text = cJSON_Print(j);
     cJSON_Delete(j);

@@ -206,11 +206,16 @@ int evae_train(evae_config *cfg, const char *resume_dir, int argc, char **argv)
             tr_alb -= log_z;
             ev.alb -= log_z;
         }
-        if (!isfinite(tr_alb) || !isfinite(ev.alb) || !isfinite(tr_J)) {
-            evae_error("non-finite loss in epoch %d (train ALB %g, %s ALB %g, SSM %g); stopping "
+        /* a NaN can hide from the loss (e.g. behind a ReLU that zeroes it), not from the
+         * parameters' sum */
+        double psum = be->sum(m.params, m.n_params) + be->sum(m.theta, m.n_theta);
+        if (!isfinite(tr_alb) || !isfinite(ev.alb) || !isfinite(tr_J) || !isfinite(psum)) {
+            evae_error("non-finite loss or parameters in epoch %d (train ALB %g, %s ALB %g, SSM "
+                       "%g, parameter sum %g); stopping "
                        "without saving. The last checkpoint, if any, is intact in %s: resume it "
                        "with a smaller train.lr / train.prior_lr (evae train --resume %s "
-                       "train.lr=...)", epoch + 1, tr_alb, heldout_name, ev.alb, tr_J, dir, dir);
+                       "train.lr=...)", epoch + 1, tr_alb, heldout_name, ev.alb, tr_J, psum, dir,
+                       dir);
             rc = 3;
             break;
         }

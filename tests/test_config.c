@@ -95,7 +95,7 @@ static void test_defaults(void)
 {
     evae_config c;
     evae_config_defaults(&c);
-    CHECK(strcmp(c.device, "cpu") == 0, "device %s", c.device);
+    CHECK(strcmp(c.device, "auto") == 0, "device %s", c.device);
     CHECK(strcmp(c.run.dir, "") == 0 && strcmp(c.run.name, "mnist") == 0, "run %s %s", c.run.dir,
           c.run.name);
     CHECK(strcmp(c.data.dataset, "mnist") == 0 && strcmp(c.data.dir, "data/mnist-10k") == 0,
@@ -211,7 +211,7 @@ static void test_errors(void)
     /* bad choices list the allowed ones; bad bools */
     expect_load_error("[model]\nprior = gausian\n",
                       "%s:2: model.prior: 'gausian' is not one of grbm|gaussian", NULL);
-    expect_load_error("device = gpu\n", "%s:1: device: 'gpu' is not one of cpu|cuda", NULL);
+    expect_load_error("device = gpu\n", "%s:1: device: 'gpu' is not one of auto|cpu|cuda", NULL);
     expect_load_error("[ssm]\nvariance_reduced = maybe\n", "ssm.variance_reduced: 'maybe' is not a "
                       "boolean", NULL);
 

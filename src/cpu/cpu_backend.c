@@ -74,8 +74,8 @@ static void cpu_bias_act(float *y, const float *b, int rows, int cols, int relu)
 {
     for (int r = 0; r < rows; r++) {
         float *row = y + (size_t)r * cols;
-        if (relu)
-            for (int j = 0; j < cols; j++) row[j] = fmaxf(row[j] + b[j], 0.0f);
+        if (relu) /* written so that NaN propagates (fmaxf would hide it) */
+            for (int j = 0; j < cols; j++) row[j] = row[j] + b[j] < 0.0f ? 0.0f : row[j] + b[j];
         else
             for (int j = 0; j < cols; j++) row[j] += b[j];
     }

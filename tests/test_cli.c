@@ -1,0 +1,142 @@
+/* The command line on bad input and on its main paths, through the real binary ($EVAE_BIN):
+ * every failure must exit non-zero with a message naming the problem, and lose nothing saved. */
+#include "run_helpers.h"
+
+#include <sys/wait.h>
+
+#include "check.h"
+#include "evae/run.h"
+#include "evae/safetensors.h"
+
+static const char *bin;
+static char out_path[256];
+
+/* Runs `evae ARGS`, stdout+stderr into out_path; returns the exit status. */
+static int evae(const char *args)
+{
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd, "'%s' %s > '%s' 2>&1", bin, args, out_path);
+    int st = system(cmd);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+static int output_has(const char *needle)
+{
+    FILE *f = fopen(out_path, "r");
+    static char buf[1 << 16];
+    size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+    if (f) fclose(f);
+    buf[n] = '\0';
+    int found = strstr(buf, needle) != NULL;
+    if (!found) fprintf(stderr, "output lacks '%s'; it was:\n%s\n", needle, buf);
+    return found;
+}
+
+static long file_bytes(const char *path, char **data)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return -1;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    rewind(f);
+    *data = malloc((size_t)n + 1);
+    if (fread(*data, 1, (size_t)n, f) != (size_t)n) n = -1;
+    fclose(f);
+    return n;
+}
+
+int main(void)
+{
+    bin = getenv("EVAE_BIN");
+    if (!bin) {
+        fprintf(stderr, "EVAE_BIN is not set (ctest sets it)\n");
+        return 1;
+    }
+    char dir[64], run[256], args[2048], ckpt[512];
+    temp_dir(dir, sizeof dir, "cli");
+    snprintf(out_path, sizeof out_path, "%s/out.txt", dir);
+    snprintf(run, sizeof run, "%s/run", dir);
+    const char *small = "device=cpu data.train_limit=1024 train.batch=256 model.hidden=64 "
+                        "sample.steps=5";
+
+    /* config errors name the key */
+    CHECK(evae("train experiments/mnist.ini train.epoch=1") != 0 &&
+              output_has("unknown key 'train.epoch'"), "unknown key");
+    CHECK(evae("train experiments/mnist.ini train.epochs=-1") != 0 &&
+              output_has("train.epochs"), "out of range");
+    CHECK(evae("train experiments/nope.ini") != 0 && output_has("experiments/nope.ini"),
+          "missing config file");
+    CHECK(evae("frobnicate") == 2 && output_has("unknown command"), "unknown command");
+
+    /* missing data folder names the file */
+    snprintf(args, sizeof args, "train experiments/mnist.ini %s data.dir=%s/none run.dir=%s/r0",
+             small, dir, dir);
+    CHECK(evae(args) != 0 && output_has("/none") && output_has("train-images"), "missing data");
+
+    /* unwritable run folder: its parent is a regular file */
+    snprintf(args, sizeof args, "train experiments/mnist.ini %s run.dir=%s/out.txt/run", small, dir);
+    CHECK(evae(args) != 0 && output_has("cannot create folder"), "unwritable run folder");
+
+    /* a real short run, then sampling from it */
+    snprintf(args, sizeof args, "train experiments/mnist.ini %s train.epochs=1 run.dir=%s", small,
+             run);
+    CHECK(evae(args) == 0, "training");
+    snprintf(args, sizeof args, "sample %s --sampler gibbs --steps 20 --n 16 -o %s/s.png", run, dir);
+    CHECK(evae(args) == 0 && file_exists(dir, "s.png"), "sample (gibbs)");
+    snprintf(args, sizeof args, "sample %s --sampler langevin --steps 20 --n 9 -o %s/l.png", run,
+             dir);
+    CHECK(evae(args) == 0 && file_exists(dir, "l.png"), "sample (langevin)");
+    snprintf(args, sizeof args, "sample %s --sampler metropolis", run);
+    CHECK(evae(args) != 0 && output_has("metropolis"), "unknown sampler");
+
+    /* a corrupt (truncated) checkpoint is refused by name */
+    snprintf(ckpt, sizeof ckpt, "%s/%s", run, EVAE_CHECKPOINT_FILE);
+    char *good;
+    long n = file_bytes(ckpt, &good);
+    CHECK(n > 1000, "checkpoint size %ld", n);
+    char bad_path[600];
+    snprintf(bad_path, sizeof bad_path, "%s/bad.safetensors", dir);
+    FILE *f = fopen(bad_path, "wb");
+    fwrite(good, 1, (size_t)n / 2, f);
+    fclose(f);
+    snprintf(args, sizeof args, "sample %s", bad_path);
+    CHECK(evae(args) != 0 && output_has("bad.safetensors") && output_has("corrupt"),
+          "truncated checkpoint");
+
+    /* NaN: a checkpoint whose weights overflow the forward pass. Resuming must stop with exit 3
+     * and leave the checkpoint byte-identical. */
+    evae_st_file *sf = evae_st_read(ckpt);
+    CHECK(sf != NULL, "read checkpoint");
+    if (sf) {
+        int count = evae_st_count(sf);
+        evae_st_tensor *ts = calloc((size_t)count, sizeof *ts);
+        float *huge = NULL;
+        for (int i = 0; i < count; i++) {
+            ts[i] = *evae_st_at(sf, i);
+            if (strcmp(ts[i].name, "encoder.0.weight") == 0) {
+                huge = malloc(ts[i].nbytes);
+                for (size_t k = 0; k < ts[i].nbytes / 4; k++) huge[k] = 3e37f;
+                ts[i].data = huge;
+            }
+        }
+        const char *keys[] = {"format", "epoch", "global_step", "vae_steps", "prior_steps",
+                              "seed", "laplace_scale", "rng", "config"};
+        const char *vals[9];
+        for (int i = 0; i < 9; i++) vals[i] = evae_st_meta(sf, keys[i]);
+        CHECK(huge && evae_st_write(ckpt, ts, count, keys, vals, 9) == 0, "rewrite checkpoint");
+        evae_st_close(sf);
+        free(huge);
+        free(ts);
+        char *before, *after;
+        long nb = file_bytes(ckpt, &before);
+        snprintf(args, sizeof args, "train --resume %s train.epochs=2", run);
+        CHECK(evae(args) == 3 && output_has("non-finite loss or parameters"), "NaN stops the run with exit 3");
+        long na = file_bytes(ckpt, &after);
+        CHECK(nb == na && nb > 0 && memcmp(before, after, (size_t)nb) == 0,
+              "the checkpoint changed after a NaN");
+        free(before);
+        free(after);
+    }
+    free(good);
+    return check_report("test_cli");
+}
