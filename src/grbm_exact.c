@@ -126,7 +126,7 @@ int evae_grbm_exact_moments(const float *theta, int d, int n, double *mean, doub
         for (int i = 0; i < d; i++) mean[i] += pi * w.m[i];
     } while (walk_next(&w));
     walk_restart(&w);
-    /* cov = diag(sigma^2) + sum_h pi_h (m_h - mean)(m_h - mean)^T, centered to avoid cancellation */
+    /* cov = diag(sigma^2) + sum_h pi_h (m_h - mean)(m_h - mean)^T: centered, so nothing cancels */
     for (int i = 0; i < d; i++)
         for (int k = 0; k < d; k++) cov[(size_t)i * d + k] = i == k ? 1.0 / w.prec[i] : 0.0;
     do {

@@ -91,7 +91,8 @@ static void test_schedules(void)
         CHECK(evae_ais_betas(&o, beta) == 0, "betas failed");
         int increasing = 1;
         for (int k = 1; k <= 50; k++) increasing &= beta[k] > beta[k - 1];
-        CHECK(beta[0] == 0.0 && beta[50] == 1.0 && increasing, "schedule %d not 0 .. 1 increasing", s);
+        CHECK(beta[0] == 0.0 && beta[50] == 1.0 && increasing, "schedule %d not 0 .. 1 increasing",
+              s);
     }
     /* sigmoid: denser at the ends than in the middle */
     CHECK(beta[1] - beta[0] < beta[26] - beta[25], "sigmoid schedule not denser near 0");

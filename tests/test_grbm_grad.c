@@ -228,7 +228,8 @@ static void test_ssm(dims m, int B, int M, int rademacher, int vr, uint64_t seed
         fd[p] = (lp - lm) / (2 * h);
     }
     for (int blk = 0; blk < 4; blk++)
-        for (size_t p = start[blk]; p < start[blk + 1]; p++) scale[blk] = fmax(scale[blk], fabs(fd[p]));
+        for (size_t p = start[blk]; p < start[blk + 1]; p++)
+            scale[blk] = fmax(scale[blk], fabs(fd[p]));
     const char *names[4] = {"mu", "log_sigma", "W", "b"};
     for (int blk = 0; blk < 4; blk++)
         for (size_t p = start[blk]; p < start[blk + 1]; p++) {

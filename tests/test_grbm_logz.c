@@ -52,7 +52,8 @@ static void box(const float *th, int d, int n, double *lo, double *hi)
 /* Trapezoid sums of exp(-E + shift), z exp(-E + shift), z z^T exp(-E + shift) on a grid of G
  * points per axis (d = 1 or 2). The integrand is smooth and negligible at the box's edges, where
  * the trapezoid rule converges faster than any power of the spacing. */
-static void integrate(const float *th, int d, int n, int G, double *log_z, double *mean, double *cov)
+static void integrate(const float *th, int d, int n, int G, double *log_z, double *mean,
+                      double *cov)
 {
     double lo[2], hi[2], h[2];
     box(th, d, n, lo, hi);
@@ -127,7 +128,8 @@ int main(void)
     float th[2 * 3 + 3 * 4 + 4] = {0.3f, -1.0f, 2.0f, 0.1f, -0.2f, 0.4f};
     double lz;
     CHECK(evae_grbm_exact_log_z(th, 3, 4, &lz) == 0, "exact log Z failed");
-    double lz0 = 1.5 * log(2 * 3.14159265358979323846) + (double)th[3] + th[4] + th[5] + 4 * log(2.0);
+    double lz0 = 1.5 * log(2 * 3.14159265358979323846) + (double)th[3] + th[4] + th[5] +
+                 4 * log(2.0);
     CHECK_CLOSE(lz, lz0, 1e-12, 0.0, "log Z of the uncoupled model");
     /* too many hidden units is refused with a message */
     CHECK(evae_grbm_exact_log_z(th, 3, EVAE_GRBM_EXACT_MAX_N + 1, &lz) != 0,

@@ -98,7 +98,8 @@ EVAE_HD uint64_t evae_grbm_langevin_index(uint64_t t, int B, int d, int c, int i
 
 EVAE_HD uint64_t evae_grbm_gibbs_stride(int B, int d, int n)
 {
-    return evae_grbm_round4((uint64_t)B * (uint64_t)n) + evae_grbm_round4((uint64_t)B * (uint64_t)d);
+    return evae_grbm_round4((uint64_t)B * (uint64_t)n) +
+           evae_grbm_round4((uint64_t)B * (uint64_t)d);
 }
 
 EVAE_HD uint64_t evae_grbm_gibbs_h_index(uint64_t t, int B, int d, int n, int c, int j)

@@ -251,7 +251,8 @@ static void fill_uniform(float *out, size_t count, uint64_t seed, uint64_t strea
     while (k < count) {
         uint64_t idx = start + k;
         evae_u32x4 r = evae_philox_block(seed, stream, idx >> 2);
-        for (int lane = (int)(idx & 3); lane < 4 && k < count; lane++) out[k++] = evae_u01(r.v[lane]);
+        for (int lane = (int)(idx & 3); lane < 4 && k < count; lane++)
+            out[k++] = evae_u01(r.v[lane]);
     }
 }
 
