@@ -1,0 +1,374 @@
+/* Convolutions through cuDNN's convolution API (cudnnConvolutionForward / BackwardData /
+ * BackwardFilter, still part of cuDNN 9 in libcudnn_cnn, declared deprecated but not warned
+ * about unless CUDNN_WARN_DEPRECATED is defined): NCHW float tensors, cross-correlation, as the
+ * CPU backend's im2col + sgemm (src/cpu/conv_cpu.c).
+ *
+ * Per convolution shape the descriptors and the three algorithms are chosen once, with cuDNN's
+ * heuristics (cudnnGet*Algorithm_v7: no benchmarking, so the same card and library pick the same
+ * algorithms every run), and cached. The first heuristic candidate is taken that
+ *  - runs in FP32 FMA math (CUDNN_FMA_MATH, no TF32: results comparable with the CPU within float
+ *    rounding) unless EVAE_ALLOW_TF32=1,
+ *  - is deterministic when evae_cuda_set_conv_deterministic(1) or EVAE_CUDNN_DETERMINISTIC=1
+ *    (bitwise repeatable backward passes; some backward algorithms accumulate with atomics),
+ *  - needs at most CONV_WORKSPACE_LIMIT bytes of workspace (taken from the shared scratch).
+ * evae_cuda_conv_algorithms() lists the choices for the run manifest. */
+#if !__has_include(<cudnn.h>)
+#error "cuDNN (cudnn.h) was not found: install cuDNN 8/9 for this CUDA toolkit, or configure with -DEVAE_WITH_CUDA=OFF"
+#endif
+#include <cudnn.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cuda_context.cuh"
+#include "cuda_extras.h"
+#include "cuda_ops.cuh"
+
+#define CUDNN_CHECK(call)                                                                 \
+    do {                                                                                  \
+        cudnnStatus_t st_ = (call);                                                       \
+        if (st_ != CUDNN_STATUS_SUCCESS)                                                  \
+            evae_cuda_die("cuDNN", cudnnGetErrorString(st_), #call, __FILE__, __LINE__);  \
+    } while (0)
+
+static const size_t CONV_WORKSPACE_LIMIT = (size_t)512 << 20;
+
+/* One convolution shape: its descriptors and chosen algorithms (with their math type and
+ * workspace). */
+struct conv_plan {
+    evae_conv_shape s;
+    cudnnTensorDescriptor_t x, y; /* x[N,C,H,W], y[N,K,P,Q] */
+    cudnnFilterDescriptor_t w;    /* w[K,C,R,S] */
+    cudnnConvolutionDescriptor_t conv;
+    cudnnConvolutionFwdAlgo_t fwd;
+    cudnnConvolutionBwdDataAlgo_t data;
+    cudnnConvolutionBwdFilterAlgo_t filter;
+    cudnnMathType_t fwd_math, data_math, filter_math;
+    size_t fwd_ws, data_ws, filter_ws;
+};
+
+static struct {
+    cudnnHandle_t handle;
+    int ready;
+    int deterministic; /* -1: not set yet, read EVAE_CUDNN_DETERMINISTIC */
+    conv_plan **plans;
+    int count, cap;
+    char *text;
+} conv = {NULL, 0, -1, NULL, 0, 0, NULL};
+
+size_t cuda_cudnn_version(void) { return cudnnGetVersion(); }
+
+static void conv_ready(void)
+{
+    if (conv.ready) return;
+    CUDNN_CHECK(cudnnCreate(&conv.handle));
+    CUDNN_CHECK(cudnnSetStream(conv.handle, cuda_ctx.stream));
+    if (conv.deterministic < 0) {
+        const char *v = getenv("EVAE_CUDNN_DETERMINISTIC");
+        conv.deterministic = v && v[0] && strcmp(v, "0") != 0;
+    }
+    conv.ready = 1;
+}
+
+static int math_allowed(cudnnMathType_t m, int pass)
+{
+    if (cuda_allow_tf32()) return 1;
+    /* pass 0: only candidates cuDNN lists as FMA; pass 1: also DEFAULT ones (run as FMA) */
+    return m == CUDNN_FMA_MATH || (pass == 1 && m == CUDNN_DEFAULT_MATH);
+}
+
+static cudnnMathType_t exec_math(cudnnMathType_t listed)
+{
+    return cuda_allow_tf32() ? listed : CUDNN_FMA_MATH;
+}
+
+static void choose_fwd(conv_plan *p)
+{
+    cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
+    int got = 0;
+    CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(conv.handle, p->x, p->w, p->conv, p->y,
+                                                       CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &got,
+                                                       perf));
+    for (int pass = 0; pass < 2; pass++)
+        for (int k = 0; k < got; k++) {
+            const cudnnConvolutionFwdAlgoPerf_t *r = &perf[k];
+            if (r->status != CUDNN_STATUS_SUCCESS || !math_allowed(r->mathType, pass)) continue;
+            if (conv.deterministic && r->determinism != CUDNN_DETERMINISTIC) continue;
+            cudnnMathType_t m = exec_math(r->mathType);
+            size_t ws = 0;
+            CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv, m));
+            /* a query that may say "not supported": that status just rules the candidate out */
+            if (cudnnGetConvolutionForwardWorkspaceSize(conv.handle, p->x, p->w, p->conv, p->y,
+                                                        r->algo, &ws) != CUDNN_STATUS_SUCCESS ||
+                ws > CONV_WORKSPACE_LIMIT)
+                continue;
+            p->fwd = r->algo, p->fwd_math = m, p->fwd_ws = ws;
+            return;
+        }
+    /* implicit GEMM: deterministic, FMA, no workspace, supported for every shape */
+    p->fwd = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM, p->fwd_math = CUDNN_FMA_MATH;
+    CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv, p->fwd_math));
+    CUDNN_CHECK(cudnnGetConvolutionForwardWorkspaceSize(conv.handle, p->x, p->w, p->conv, p->y,
+                                                        p->fwd, &p->fwd_ws));
+}
+
+static void choose_data(conv_plan *p)
+{
+    cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
+    int got = 0;
+    CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(
+        conv.handle, p->w, p->y, p->conv, p->x, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &got, perf));
+    for (int pass = 0; pass < 2; pass++)
+        for (int k = 0; k < got; k++) {
+            const cudnnConvolutionBwdDataAlgoPerf_t *r = &perf[k];
+            if (r->status != CUDNN_STATUS_SUCCESS || !math_allowed(r->mathType, pass)) continue;
+            if (conv.deterministic && r->determinism != CUDNN_DETERMINISTIC) continue;
+            cudnnMathType_t m = exec_math(r->mathType);
+            size_t ws = 0;
+            CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv, m));
+            if (cudnnGetConvolutionBackwardDataWorkspaceSize(conv.handle, p->w, p->y, p->conv, p->x,
+                                                             r->algo, &ws) != CUDNN_STATUS_SUCCESS ||
+                ws > CONV_WORKSPACE_LIMIT)
+                continue;
+            p->data = r->algo, p->data_math = m, p->data_ws = ws;
+            return;
+        }
+    /* ALGO_1: deterministic and supported for every 2-D shape */
+    p->data = CUDNN_CONVOLUTION_BWD_DATA_ALGO_1, p->data_math = CUDNN_FMA_MATH;
+    CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv, p->data_math));
+    CUDNN_CHECK(cudnnGetConvolutionBackwardDataWorkspaceSize(conv.handle, p->w, p->y, p->conv,
+                                                             p->x, p->data, &p->data_ws));
+}
+
+static void choose_filter(conv_plan *p)
+{
+    cudnnConvolutionBwdFilterAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
+    int got = 0;
+    CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(
+        conv.handle, p->x, p->y, p->conv, p->w, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &got,
+        perf));
+    for (int pass = 0; pass < 2; pass++)
+        for (int k = 0; k < got; k++) {
+            const cudnnConvolutionBwdFilterAlgoPerf_t *r = &perf[k];
+            if (r->status != CUDNN_STATUS_SUCCESS || !math_allowed(r->mathType, pass)) continue;
+            if (conv.deterministic && r->determinism != CUDNN_DETERMINISTIC) continue;
+            cudnnMathType_t m = exec_math(r->mathType);
+            size_t ws = 0;
+            CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv, m));
+            if (cudnnGetConvolutionBackwardFilterWorkspaceSize(conv.handle, p->x, p->y, p->conv,
+                                                               p->w, r->algo,
+                                                               &ws) != CUDNN_STATUS_SUCCESS ||
+                ws > CONV_WORKSPACE_LIMIT)
+                continue;
+            p->filter = r->algo, p->filter_math = m, p->filter_ws = ws;
+            return;
+        }
+    /* ALGO_1: deterministic and supported for every 2-D shape */
+    p->filter = CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1, p->filter_math = CUDNN_FMA_MATH;
+    CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv, p->filter_math));
+    CUDNN_CHECK(cudnnGetConvolutionBackwardFilterWorkspaceSize(conv.handle, p->x, p->y, p->conv,
+                                                               p->w, p->filter, &p->filter_ws));
+}
+
+static void plan_destroy(conv_plan *p)
+{
+    CUDNN_CHECK(cudnnDestroyTensorDescriptor(p->x));
+    CUDNN_CHECK(cudnnDestroyTensorDescriptor(p->y));
+    CUDNN_CHECK(cudnnDestroyFilterDescriptor(p->w));
+    CUDNN_CHECK(cudnnDestroyConvolutionDescriptor(p->conv));
+    free(p);
+}
+
+/* The cached plan for shape s (made on first use). The shape must be valid (positive sizes, at
+ * least one output position): callers of the backend check shapes when they build the model. */
+static conv_plan *plan_for(const evae_conv_shape *s)
+{
+    conv_ready();
+    for (int k = 0; k < conv.count; k++)
+        if (memcmp(&conv.plans[k]->s, s, sizeof *s) == 0) return conv.plans[k];
+    int P = evae_conv_P(s), Q = evae_conv_Q(s);
+    if (s->N <= 0 || s->C <= 0 || s->H <= 0 || s->W <= 0 || s->K <= 0 || s->R <= 0 || s->S <= 0 ||
+        s->stride <= 0 || s->pad < 0 || P <= 0 || Q <= 0) {
+        fprintf(stderr,
+                "evae: invalid convolution shape N=%d C=%d H=%d W=%d K=%d R=%d S=%d stride=%d "
+                "pad=%d at %s:%d\n",
+                s->N, s->C, s->H, s->W, s->K, s->R, s->S, s->stride, s->pad, __FILE__, __LINE__);
+        abort();
+    }
+    conv_plan *p = (conv_plan *)calloc(1, sizeof *p);
+    if (!p) {
+        fprintf(stderr, "evae: out of host memory at %s:%d\n", __FILE__, __LINE__);
+        abort();
+    }
+    p->s = *s;
+    CUDNN_CHECK(cudnnCreateTensorDescriptor(&p->x));
+    CUDNN_CHECK(cudnnCreateTensorDescriptor(&p->y));
+    CUDNN_CHECK(cudnnCreateFilterDescriptor(&p->w));
+    CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&p->conv));
+    CUDNN_CHECK(cudnnSetTensor4dDescriptor(p->x, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, s->N, s->C,
+                                           s->H, s->W));
+    CUDNN_CHECK(cudnnSetFilter4dDescriptor(p->w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, s->K, s->C,
+                                           s->R, s->S));
+    CUDNN_CHECK(cudnnSetConvolution2dDescriptor(p->conv, s->pad, s->pad, s->stride, s->stride, 1,
+                                                1, CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
+    int on, ok, op, oq;
+    CUDNN_CHECK(cudnnGetConvolution2dForwardOutputDim(p->conv, p->x, p->w, &on, &ok, &op, &oq));
+    if (on != s->N || ok != s->K || op != P || oq != Q) {
+        fprintf(stderr, "evae: cuDNN output %dx%dx%dx%d differs from evae_conv_P/Q %dx%dx%dx%d at %s:%d\n",
+                on, ok, op, oq, s->N, s->K, P, Q, __FILE__, __LINE__);
+        abort();
+    }
+    CUDNN_CHECK(cudnnSetTensor4dDescriptor(p->y, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, s->N, s->K, P,
+                                           Q));
+    CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv, cuda_allow_tf32() ? CUDNN_TENSOR_OP_MATH
+                                                                       : CUDNN_FMA_MATH));
+    choose_fwd(p);
+    choose_data(p);
+    choose_filter(p);
+    if (conv.count == conv.cap) {
+        int cap = conv.cap ? 2 * conv.cap : 16;
+        conv_plan **grown = (conv_plan **)realloc(conv.plans, (size_t)cap * sizeof *grown);
+        if (!grown) {
+            fprintf(stderr, "evae: out of host memory at %s:%d\n", __FILE__, __LINE__);
+            abort();
+        }
+        conv.plans = grown;
+        conv.cap = cap;
+    }
+    conv.plans[conv.count++] = p;
+    return p;
+}
+
+static const float conv_one = 1.0f, conv_zero = 0.0f;
+
+void cuda_conv_forward(const evae_conv_shape *s, const float *x, const float *w, float *y)
+{
+    if (s->N <= 0) return;
+    conv_plan *p = plan_for(s);
+    void *ws = p->fwd_ws ? cuda_scratch(p->fwd_ws) : NULL;
+    CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv, p->fwd_math));
+    CUDNN_CHECK(cudnnConvolutionForward(conv.handle, &conv_one, p->x, x, p->w, w, p->conv, p->fwd,
+                                        ws, p->fwd_ws, &conv_zero, p->y, y));
+#ifdef EVAE_CUDA_DEBUG_SYNC
+    CUDA_CHECK(cudaDeviceSynchronize());
+#endif
+}
+
+void cuda_conv_backward_data(const evae_conv_shape *s, const float *dy, const float *w, float *dx)
+{
+    if (s->N <= 0) return;
+    conv_plan *p = plan_for(s);
+    void *ws = p->data_ws ? cuda_scratch(p->data_ws) : NULL;
+    CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv, p->data_math));
+    CUDNN_CHECK(cudnnConvolutionBackwardData(conv.handle, &conv_one, p->w, w, p->y, dy, p->conv,
+                                             p->data, ws, p->data_ws, &conv_zero, p->x, dx));
+#ifdef EVAE_CUDA_DEBUG_SYNC
+    CUDA_CHECK(cudaDeviceSynchronize());
+#endif
+}
+
+void cuda_conv_backward_filter(const evae_conv_shape *s, const float *x, const float *dy,
+                               float *dw, float beta)
+{
+    if (s->N <= 0) { /* no outputs: the gradient is zero, dw = beta dw */
+        int count = s->K * s->C * s->R * s->S;
+        if (count <= 0) return;
+        if (beta == 0.0f)
+            CUDA_CHECK(cudaMemsetAsync(dw, 0, (size_t)count * sizeof(float), cuda_ctx.stream));
+        else
+            CUBLAS_CHECK(cublasSscal(cuda_ctx.cublas, count, &beta, dw, 1));
+        return;
+    }
+    conv_plan *p = plan_for(s);
+    void *ws = p->filter_ws ? cuda_scratch(p->filter_ws) : NULL;
+    CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv, p->filter_math));
+    /* cuDNN reads dw only when beta != 0, like BLAS */
+    CUDNN_CHECK(cudnnConvolutionBackwardFilter(conv.handle, &conv_one, p->x, x, p->y, dy, p->conv,
+                                               p->filter, ws, p->filter_ws, &beta, p->w, dw));
+#ifdef EVAE_CUDA_DEBUG_SYNC
+    CUDA_CHECK(cudaDeviceSynchronize());
+#endif
+}
+
+/* ---- manifest and knobs ---- */
+
+static const char *fwd_name(cudnnConvolutionFwdAlgo_t a)
+{
+    static const char *names[] = {"IMPLICIT_GEMM", "IMPLICIT_PRECOMP_GEMM", "GEMM", "DIRECT",
+                                  "FFT", "FFT_TILING", "WINOGRAD", "WINOGRAD_NONFUSED"};
+    return (int)a >= 0 && (int)a < (int)(sizeof names / sizeof *names) ? names[a] : "?";
+}
+
+static const char *data_name(cudnnConvolutionBwdDataAlgo_t a)
+{
+    static const char *names[] = {"ALGO_0", "ALGO_1", "FFT", "FFT_TILING", "WINOGRAD",
+                                  "WINOGRAD_NONFUSED"};
+    return (int)a >= 0 && (int)a < (int)(sizeof names / sizeof *names) ? names[a] : "?";
+}
+
+static const char *filter_name(cudnnConvolutionBwdFilterAlgo_t a)
+{
+    static const char *names[] = {"ALGO_0", "ALGO_1", "FFT", "ALGO_3", "WINOGRAD",
+                                  "WINOGRAD_NONFUSED", "FFT_TILING"};
+    return (int)a >= 0 && (int)a < (int)(sizeof names / sizeof *names) ? names[a] : "?";
+}
+
+static const char *math_name(cudnnMathType_t m)
+{
+    switch (m) {
+    case CUDNN_FMA_MATH: return "fma";
+    case CUDNN_DEFAULT_MATH: return "default";
+    case CUDNN_TENSOR_OP_MATH: return "tensor_op";
+    case CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION: return "tensor_op_conversion";
+    default: return "?";
+    }
+}
+
+extern "C" const char *evae_cuda_conv_algorithms(void)
+{
+    size_t need = 1;
+    char line[400];
+    for (int pass = 0; pass < 2; pass++) {
+        size_t used = 0;
+        if (pass == 1) {
+            char *grown = (char *)realloc(conv.text, need);
+            if (!grown) {
+                fprintf(stderr, "evae: out of host memory at %s:%d\n", __FILE__, __LINE__);
+                abort();
+            }
+            conv.text = grown;
+            conv.text[0] = '\0';
+        }
+        for (int k = 0; k < conv.count; k++) {
+            const conv_plan *p = conv.plans[k];
+            const evae_conv_shape *s = &p->s;
+            int len = snprintf(line, sizeof line,
+                               "%d,%d,%d,%d %d,%d,%d stride %d pad %d: fwd=%s(%s) bwd_data=%s(%s) "
+                               "bwd_filter=%s(%s)%s\n",
+                               s->N, s->C, s->H, s->W, s->K, s->R, s->S, s->stride, s->pad,
+                               fwd_name(p->fwd), math_name(p->fwd_math), data_name(p->data),
+                               math_name(p->data_math), filter_name(p->filter),
+                               math_name(p->filter_math),
+                               conv.deterministic > 0 ? " deterministic" : "");
+            if (len < 0) len = 0;
+            if ((size_t)len >= sizeof line) len = (int)sizeof line - 1;
+            if (pass == 0)
+                need += (size_t)len;
+            else
+                memcpy(conv.text + used, line, (size_t)len + 1);
+            used += (size_t)len;
+        }
+    }
+    return conv.text;
+}
+
+extern "C" void evae_cuda_set_conv_deterministic(int on)
+{
+    int want = on != 0;
+    if (conv.deterministic == want) return;
+    conv.deterministic = want;
+    /* choices made under the other setting are dropped and made again on next use */
+    for (int k = 0; k < conv.count; k++) plan_destroy(conv.plans[k]);
+    conv.count = 0;
+}

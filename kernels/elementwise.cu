@@ -1,0 +1,256 @@
+/* Elementwise and per-row VAE ops. Per-element formulas come from evae/vae_math.h, the header
+ * the CPU backend uses; per-row sums (log-likelihoods, entropies) accumulate in double like the
+ * CPU's, through a fixed block tree (deterministic). Row kernels give each row one block and loop
+ * rows with a stride of gridDim.x, so every thread of a block takes the same trip count and the
+ * block-wide sums are safe. */
+#include <math.h>
+
+#include "block_reduce.cuh"
+#include "cuda_context.cuh"
+#include "cuda_ops.cuh"
+#include "evae/vae_math.h"
+
+#define GRID_STRIDE(i, n)                                                                     \
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < (n);                   \
+         i += (size_t)gridDim.x * blockDim.x)
+
+/* Threads for a row kernel over rows of `len` elements: a multiple of 32 in [32, 256]. */
+static int row_threads(int len)
+{
+    int t = (len + 31) / 32 * 32;
+    if (t < 32) t = 32;
+    if (t > EVAE_THREADS) t = EVAE_THREADS;
+    return t;
+}
+
+/* y[n] += a x[n] */
+__global__ void axpy_kernel(float *y, const float *x, size_t n, float a)
+{
+    GRID_STRIDE(i, n) y[i] += a * x[i];
+}
+
+void cuda_axpy(float *y, const float *x, size_t n, float a)
+{
+    if (n == 0) return;
+    axpy_kernel<<<cuda_grid_for(n, EVAE_THREADS), EVAE_THREADS, 0, cuda_ctx.stream>>>(y, x, n, a);
+    CUDA_CHECK_LAUNCH();
+}
+
+/* out[B, D] = table[idx[b], :] */
+__global__ void gather_rows_kernel(float *out, const float *table, const int *idx, int B, int D)
+{
+    GRID_STRIDE(k, (size_t)B * D)
+    {
+        size_t b = k / (size_t)D, j = k - b * (size_t)D;
+        out[k] = table[(size_t)idx[b] * D + j];
+    }
+}
+
+void cuda_gather_rows(float *out, const float *table, const int *idx, int B, int D)
+{
+    if (B <= 0 || D <= 0) return;
+    size_t n = (size_t)B * D;
+    gather_rows_kernel<<<cuda_grid_for(n, EVAE_THREADS), EVAE_THREADS, 0, cuda_ctx.stream>>>(
+        out, table, idx, B, D);
+    CUDA_CHECK_LAUNCH();
+}
+
+/* y[rows, cols] = act(y + b[cols]) */
+__global__ void bias_act_kernel(float *y, const float *b, int rows, int cols, int relu)
+{
+    GRID_STRIDE(k, (size_t)rows * cols)
+    {
+        float v = y[k] + b[k % (size_t)cols];
+        y[k] = relu && v < 0.0f ? 0.0f : v; /* NaN propagates, as on the CPU */
+    }
+}
+
+void cuda_bias_act(float *y, const float *b, int rows, int cols, int relu)
+{
+    if (rows <= 0 || cols <= 0) return;
+    size_t n = (size_t)rows * cols;
+    bias_act_kernel<<<cuda_grid_for(n, EVAE_THREADS), EVAE_THREADS, 0, cuda_ctx.stream>>>(
+        y, b, rows, cols, relu);
+    CUDA_CHECK_LAUNCH();
+}
+
+/* y[N, C, HW] = act(y + b[C]) */
+__global__ void channel_bias_act_kernel(float *y, const float *b, int N, int C, int HW, int relu)
+{
+    GRID_STRIDE(k, (size_t)N * C * HW)
+    {
+        float v = y[k] + b[(k / (size_t)HW) % (size_t)C];
+        y[k] = relu ? (v > 0.0f ? v : 0.0f) : v;
+    }
+}
+
+void cuda_channel_bias_act(float *y, const float *b, int N, int C, int HW, int relu)
+{
+    if (N <= 0 || C <= 0 || HW <= 0) return;
+    size_t n = (size_t)N * C * HW;
+    channel_bias_act_kernel<<<cuda_grid_for(n, EVAE_THREADS), EVAE_THREADS, 0,
+                              cuda_ctx.stream>>>(y, b, N, C, HW, relu);
+    CUDA_CHECK_LAUNCH();
+}
+
+/* dy[n] = 0 where y <= 0 (or NaN), as the CPU's !(y > 0) */
+__global__ void relu_backward_kernel(float *dy, const float *y, size_t n)
+{
+    GRID_STRIDE(i, n) if (!(y[i] > 0.0f)) dy[i] = 0.0f;
+}
+
+void cuda_relu_backward(float *dy, const float *y, size_t n)
+{
+    if (n == 0) return;
+    relu_backward_kernel<<<cuda_grid_for(n, EVAE_THREADS), EVAE_THREADS, 0, cuda_ctx.stream>>>(
+        dy, y, n);
+    CUDA_CHECK_LAUNCH();
+}
+
+/* x[n] = u < p ? 1 : 0 */
+__global__ void binarize_kernel(float *x, const float *p, const float *u, size_t n)
+{
+    GRID_STRIDE(i, n) x[i] = u[i] < p[i] ? 1.0f : 0.0f;
+}
+
+void cuda_binarize(float *x, const float *p, const float *u, size_t n)
+{
+    if (n == 0) return;
+    binarize_kernel<<<cuda_grid_for(n, EVAE_THREADS), EVAE_THREADS, 0, cuda_ctx.stream>>>(x, p, u,
+                                                                                           n);
+    CUDA_CHECK_LAUNCH();
+}
+
+/* y[n] = logit(alpha + gain (x + u)), gain = (1 - 2 alpha)/256: the per-element formula of
+ * evae_logit_dequantize (src/logit.c), which the CPU backend calls. */
+__global__ void logit_dequantize_kernel(float *y, const float *x, const float *u, size_t n,
+                                        float alpha, float gain)
+{
+    GRID_STRIDE(i, n)
+    {
+        float s = alpha + gain * (x[i] + u[i]); /* in [alpha, 1 - alpha] */
+        y[i] = logf(s) - log1pf(-s);
+    }
+}
+
+void cuda_logit_dequantize(float *y, const float *x, const float *u, size_t n, float alpha)
+{
+    if (n == 0) return;
+    const float gain = (1.0f - 2.0f * alpha) / 256.0f;
+    logit_dequantize_kernel<<<cuda_grid_for(n, EVAE_THREADS), EVAE_THREADS, 0,
+                              cuda_ctx.stream>>>(y, x, u, n, alpha, gain);
+    CUDA_CHECK_LAUNCH();
+}
+
+/* z[B,d] = mean + exp(logvar/2) eps, enc[B,2d] = [mean | logvar] */
+__global__ void reparam_kernel(float *z, const float *enc, const float *eps, int B, int d)
+{
+    GRID_STRIDE(k, (size_t)B * d)
+    {
+        size_t b = k / (size_t)d, i = k - b * (size_t)d;
+        const float *mean = enc + b * 2 * d;
+        z[k] = mean[i] + expf(0.5f * mean[d + i]) * eps[k];
+    }
+}
+
+void cuda_reparam(float *z, const float *enc, const float *eps, int B, int d)
+{
+    if (B <= 0 || d <= 0) return;
+    size_t n = (size_t)B * d;
+    reparam_kernel<<<cuda_grid_for(n, EVAE_THREADS), EVAE_THREADS, 0, cuda_ctx.stream>>>(
+        z, enc, eps, B, d);
+    CUDA_CHECK_LAUNCH();
+}
+
+/* Row b: ll[b] = sum_j x l - softplus(l) (double); dlogits[b,:] = scale (x - sigmoid(l)). */
+__global__ void bernoulli_ll_kernel(float *ll, float *dlogits, const float *logits, const float *x,
+                                    int B, int D, float scale)
+{
+    for (int b = blockIdx.x; b < B; b += gridDim.x) {
+        const float *l = logits + (size_t)b * D, *xb = x + (size_t)b * D; /* [D] */
+        double s = 0.0;
+        for (int j = threadIdx.x; j < D; j += blockDim.x) {
+            float lj = l[j], xj = xb[j];
+            s += evae_bernoulli_logpf(xj, lj);
+            if (dlogits) dlogits[(size_t)b * D + j] = scale * (xj - evae_sigmoidf(lj));
+        }
+        s = block_sum(s);
+        if (threadIdx.x == 0 && ll) ll[b] = (float)s;
+    }
+}
+
+void cuda_bernoulli_ll(float *ll, float *dlogits, const float *logits, const float *x, int B,
+                       int D, float scale)
+{
+    if (B <= 0) return;
+    bernoulli_ll_kernel<<<cuda_row_blocks(B), row_threads(D), 0, cuda_ctx.stream>>>(ll, dlogits, logits,
+                                                                              x, B, D, scale);
+    CUDA_CHECK_LAUNCH();
+}
+
+/* Row b: ent[b] = sum_i (0.5 (1 + ln 2pi) + 0.5 logvar_i) (double);
+ * denc[b,:] = [dz | dz 0.5 exp(logvar/2) eps + 0.5 ent_grad]. */
+__global__ void gauss_posterior_kernel(float *ent, float *denc, const float *enc, const float *eps,
+                                       const float *dz, int B, int d, float ent_grad)
+{
+    for (int b = blockIdx.x; b < B; b += gridDim.x) {
+        const float *logvar = enc + (size_t)b * 2 * d + d; /* [d] */
+        double s = 0.0;
+        for (int i = threadIdx.x; i < d; i += blockDim.x) {
+            float lv = logvar[i];
+            if (ent) s += EVAE_HALF_1_PLUS_LN_2PI + 0.5f * lv;
+            if (denc) {
+                size_t k = (size_t)b * d + i;
+                float g = dz[k];
+                denc[(size_t)b * 2 * d + i] = g;
+                denc[(size_t)b * 2 * d + d + i] =
+                    g * 0.5f * expf(0.5f * lv) * eps[k] + 0.5f * ent_grad;
+            }
+        }
+        if (ent) { /* ent is a kernel argument: the whole block takes this branch or none */
+            s = block_sum(s);
+            if (threadIdx.x == 0) ent[b] = (float)s;
+        }
+    }
+}
+
+void cuda_gauss_posterior(float *ent, float *denc, const float *enc, const float *eps,
+                          const float *dz, int B, int d, float ent_grad)
+{
+    if (B <= 0 || (!ent && !denc)) return;
+    gauss_posterior_kernel<<<cuda_row_blocks(B), row_threads(d), 0, cuda_ctx.stream>>>(
+        ent, denc, enc, eps, dz, B, d, ent_grad);
+    CUDA_CHECK_LAUNCH();
+}
+
+/* Row b: ll[b] = -sum_j |y - mean| / scale - D ln(2 scale) (double);
+ * dmean[b,:] = g sign(y - mean), g = grad_scale / scale, 0 at the kink. */
+__global__ void laplace_ll_kernel(float *ll, float *dmean, const float *mean, const float *y, int B,
+                                  int D, float inv_scale, double log_norm, float g)
+{
+    for (int b = blockIdx.x; b < B; b += gridDim.x) {
+        const float *m = mean + (size_t)b * D, *t = y + (size_t)b * D; /* [D] */
+        double l1 = 0.0;
+        for (int j = threadIdx.x; j < D; j += blockDim.x) {
+            float e = t[j] - m[j];
+            l1 += fabsf(e);
+            if (dmean) dmean[(size_t)b * D + j] = e > 0.0f ? g : (e < 0.0f ? -g : 0.0f);
+        }
+        if (ll) {
+            l1 = block_sum(l1);
+            if (threadIdx.x == 0) ll[b] = (float)(-l1 * inv_scale - log_norm);
+        }
+    }
+}
+
+void cuda_laplace_ll(float *ll, float *dmean, const float *mean, const float *y, int B, int D,
+                     float scale, float grad_scale)
+{
+    if (B <= 0 || (!ll && !dmean)) return;
+    const float inv_scale = 1.0f / scale;
+    const double log_norm = (double)D * log(2.0 * (double)scale); /* D ln(2 scale) */
+    const float g = grad_scale * inv_scale;
+    laplace_ll_kernel<<<cuda_row_blocks(B), row_threads(D), 0, cuda_ctx.stream>>>(
+        ll, dmean, mean, y, B, D, inv_scale, log_norm, g);
+    CUDA_CHECK_LAUNCH();
+}

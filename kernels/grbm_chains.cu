@@ -1,0 +1,178 @@
+/* Langevin and block-Gibbs chains for the GRBM, all steps of a call in one launch: each block
+ * owns CPB chains at a time, keeps their states in shared memory and loops the steps inside the
+ * kernel. One step of a chain is two products with W (hidden pre-activations a = W^T D z + b,
+ * then the visible pass W p or W h) and the per-element update of evae/grbm_math.h.
+ *
+ * Random draws: the noise of step t, chain c, unit i (or j) is evae_normal_at / evae_uniform_at
+ * at the index evae/grbm_math.h assigns (evae_grbm_langevin_index, evae_grbm_gibbs_h_index,
+ * evae_grbm_gibbs_z_index), the positions the CPU backend uses, so a CUDA chain follows the CPU
+ * chain from the same start within float rounding. The generator is Philox4x32-10, the same as
+ * cuRAND's CURAND_RNG_PSEUDO_PHILOX4_32_10 (random.cu checks the equivalence); evaluating it per
+ * draw from the counter, instead of carrying a cuRAND state, is what keeps the positions equal to
+ * the CPU's.
+ *
+ * Paths (grbm_common.cuh): W in shared memory (padded rows, CPB = 4), or W read through L2 with
+ * a transposed copy WT[n,d] in scratch so both passes read coalesced and CPB = 8 chains share
+ * every load. A Gibbs chain's h_j is a threshold u < sigmoid(beta a_j): where u falls within
+ * rounding of the threshold the CPU and the GPU can pick different h, after which that chain
+ * follows a different (equally valid) path; the GPU test accounts for it. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "cuda_ops.cuh"
+#include "evae/philox.h"
+#include "grbm_common.cuh"
+
+static size_t chain_bytes(int d, int n, int cpb, bool smem_w)
+{
+    size_t w = smem_w ? (size_t)d * grbm_ldw(n) : 0;
+    return sizeof(float) * (w + (size_t)d + 2 * (size_t)cpb * d + (size_t)cpb * n);
+}
+
+/* param: eta (Langevin) or beta (Gibbs). WT[n,d] = W^T when !SMEM_W (unused otherwise). */
+template <int CPB, bool SMEM_W, bool GIBBS>
+__global__ void grbm_chain_kernel(grbm_view g, const float *WT, int d, int n, float *z, int B,
+                                  int steps, float param, uint64_t seed, uint64_t stream)
+{
+    extern __shared__ float sh[];
+    const int ldw = grbm_ldw(n);
+    const int tid = threadIdx.x, T = blockDim.x;
+    float *Ws = sh;                                      /* [d, ldw] W (shared path only) */
+    float *prec = sh + (SMEM_W ? (size_t)d * ldw : 0);   /* [d] D */
+    float *zs = prec + d;                                /* [CPB, d] chain states */
+    float *xs = zs + CPB * d;                            /* [CPB, d] D z */
+    float *hs = xs + CPB * d;                            /* [CPB, n] p (Langevin) or h (Gibbs) */
+    if (SMEM_W) grbm_load_W(Ws, g.W, d, n, ldw);
+    for (int i = tid; i < d; i += T) prec[i] = evae_grbm_precision(g.log_sigma[i]);
+    __syncthreads();
+
+    for (int c0 = blockIdx.x * CPB; c0 < B; c0 += gridDim.x * CPB) {
+        const int cnt = B - c0 < CPB ? B - c0 : CPB; /* chains of this group */
+        for (int k = tid; k < CPB * d; k += T)
+            zs[k] = k / d < cnt ? z[(size_t)c0 * d + k] : 0.0f;
+        __syncthreads();
+        for (int t = 0; t < steps; t++) {
+            for (int k = tid; k < CPB * d; k += T) xs[k] = prec[k % d] * zs[k];
+            __syncthreads();
+            for (int j = tid; j < n; j += T) { /* hidden: a = W^T x + b */
+                float acc[CPB];
+#pragma unroll
+                for (int c = 0; c < CPB; c++) acc[c] = g.b[j];
+                for (int i = 0; i < d; i++) {
+                    float w = SMEM_W ? Ws[i * ldw + j] : g.W[(size_t)i * n + j];
+#pragma unroll
+                    for (int c = 0; c < CPB; c++) acc[c] += w * xs[c * d + i];
+                }
+#pragma unroll
+                for (int c = 0; c < CPB; c++) {
+                    float h = 0.0f;
+                    if (c < cnt) {
+                        if (GIBBS) {
+                            float uu = evae_uniform_at(
+                                seed, stream, evae_grbm_gibbs_h_index(t, B, d, n, c0 + c, j));
+                            h = evae_grbm_gibbs_h(acc[c], param, uu);
+                        } else {
+                            h = evae_grbm_sigmoidf(acc[c]);
+                        }
+                    }
+                    hs[c * n + j] = h;
+                }
+            }
+            __syncthreads();
+            for (int i = tid; i < d; i += T) { /* visible: W p or W h, then the update */
+                float acc[CPB];
+#pragma unroll
+                for (int c = 0; c < CPB; c++) acc[c] = 0.0f;
+                for (int j = 0; j < n; j++) {
+                    float w = SMEM_W ? Ws[i * ldw + j] : WT[(size_t)j * d + i];
+#pragma unroll
+                    for (int c = 0; c < CPB; c++) acc[c] += w * hs[c * n + j];
+                }
+#pragma unroll
+                for (int c = 0; c < CPB; c++) {
+                    if (c >= cnt) continue;
+                    float zi = zs[c * d + i];
+                    if (GIBBS) {
+                        float xi = evae_normal_at(seed, stream,
+                                                  evae_grbm_gibbs_z_index(t, B, d, n, c0 + c, i));
+                        zs[c * d + i] = evae_grbm_gibbs_z(g.mu[i], g.log_sigma[i], param, acc[c], xi);
+                    } else {
+                        float dE = evae_grbm_dEdz(zi, g.mu[i], prec[i], 1.0f, acc[c]);
+                        float xi = evae_normal_at(seed, stream,
+                                                  evae_grbm_langevin_index(t, B, d, c0 + c, i));
+                        zs[c * d + i] = evae_grbm_langevin_update(zi, dE, param, xi);
+                    }
+                }
+            }
+            __syncthreads();
+        }
+        for (int k = tid; k < cnt * d; k += T) z[(size_t)c0 * d + k] = zs[k];
+        __syncthreads(); /* the next group's load overwrites zs */
+    }
+}
+
+/* WT[n,d] = W[d,n]^T (writes coalesced; W is small next to the chain work) */
+__global__ void grbm_transpose_kernel(float *WT, const float *W, int d, int n)
+{
+    for (size_t k = blockIdx.x * (size_t)blockDim.x + threadIdx.x; k < (size_t)d * n;
+         k += (size_t)gridDim.x * blockDim.x) {
+        size_t j = k / (size_t)d, i = k - j * (size_t)d;
+        WT[k] = W[i * (size_t)n + j];
+    }
+}
+
+template <int CPB, bool SMEM_W, bool GIBBS>
+static void launch_chains(grbm_view g, const float *WT, int d, int n, float *z, int B, int steps,
+                          float param, uint64_t seed, uint64_t stream)
+{
+    void (*kernel)(grbm_view, const float *, int, int, float *, int, int, float, uint64_t,
+                   uint64_t) = grbm_chain_kernel<CPB, SMEM_W, GIBBS>;
+    size_t bytes = chain_bytes(d, n, CPB, SMEM_W);
+    grbm_allow_smem(kernel, bytes);
+    int groups = (B + CPB - 1) / CPB;
+    int blocks = grbm_resident_blocks(kernel, GRBM_THREADS, bytes);
+    if (blocks > groups) blocks = groups;
+    kernel<<<blocks, GRBM_THREADS, bytes, cuda_ctx.stream>>>(g, WT, d, n, z, B, steps, param, seed,
+                                                             stream);
+    CUDA_CHECK_LAUNCH();
+}
+
+template <bool GIBBS>
+static void run_chains(const float *theta, int d, int n, float *z, int B, int steps, float param,
+                       uint64_t seed, uint64_t stream)
+{
+    if (B <= 0 || steps <= 0) return;
+    grbm_view g = grbm_split(theta, d, n);
+    if (grbm_fused_fits(chain_bytes(d, n, 4, true))) {
+        launch_chains<4, true, GIBBS>(g, NULL, d, n, z, B, steps, param, seed, stream);
+        return;
+    }
+    float *WT = (float *)cuda_scratch((size_t)d * n * sizeof(float)); /* [n,d] */
+    if ((size_t)d * n > 0) {
+        grbm_transpose_kernel<<<cuda_grid_for((size_t)d * n, EVAE_THREADS), EVAE_THREADS, 0,
+                                cuda_ctx.stream>>>(WT, g.W, d, n);
+        CUDA_CHECK_LAUNCH();
+    }
+    if (chain_bytes(d, n, 8, false) + 1024 <= cuda_ctx.smem_optin) {
+        launch_chains<8, false, GIBBS>(g, WT, d, n, z, B, steps, param, seed, stream);
+    } else if (chain_bytes(d, n, 1, false) + 1024 <= cuda_ctx.smem_optin) {
+        launch_chains<1, false, GIBBS>(g, WT, d, n, z, B, steps, param, seed, stream);
+    } else {
+        fprintf(stderr, "evae: GRBM chains with d=%d n=%d need %zu bytes of shared memory per "
+                        "block, more than this card's %zu\n",
+                d, n, chain_bytes(d, n, 1, false), cuda_ctx.smem_optin);
+        abort();
+    }
+}
+
+void cuda_grbm_langevin(const float *theta, int d, int n, float *z, int B, int steps, float eta,
+                        uint64_t seed, uint64_t stream)
+{
+    run_chains<false>(theta, d, n, z, B, steps, eta, seed, stream);
+}
+
+void cuda_grbm_gibbs(const float *theta, int d, int n, float *z, int B, int steps, float beta,
+                     uint64_t seed, uint64_t stream)
+{
+    run_chains<true>(theta, d, n, z, B, steps, beta, seed, stream);
+}
