@@ -1,0 +1,535 @@
+/* The CUDA backend's GRBM ops against the CPU backend on the same inputs, on both CUDA paths
+ * (W in shared memory, and the general path that the 512 x 128 CIFAR-10 GRBM takes; the general
+ * path is forced for small GRBMs through evae_cuda_set_grbm_general): energy and its gradient,
+ * sliced score matching (both forms) with its parameter gradient, Langevin and Gibbs chains
+ * from the same start and draws; then the CUDA samplers' moments against the exact moments of
+ * small GRBMs (evae/grbm_exact.h). Outputs are poisoned with NaN before each CUDA op.
+ *
+ * Tolerances are first-order rounding bounds: a float sum of L terms is within L UR sum|terms|
+ * of exact (UR = 2^-24), a function of a perturbed argument moves by its slope times the
+ * perturbation (softplus' <= 1, sigmoid' <= 1/4, |q'| = |p (1 - p)(1 - 2p)| <= 0.1), and CPU
+ * and CUDA may each be off by the bound, hence the factor 2. The term magnitudes are computed in
+ * double on the host. Exits 77 (skipped) without a CUDA device. */
+#include <float.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef EVAE_HAVE_CUDA
+#include "check.h"
+#include "cuda_extras.h"
+#include "evae/backend.h"
+#include "evae/grbm.h"
+#include "evae/grbm_exact.h"
+#include "evae/philox.h"
+#include "gpu/gpu_compare.h"
+
+/* A GRBM with W ~ wscale / sqrt(d) so that the pre-activations a_j stay O(1) at any d. */
+static float *random_theta(int d, int n, double wscale, uint64_t stream)
+{
+    size_t size = evae_grbm_size(d, n);
+    float *th = xmalloc(size * sizeof(float));
+    for (size_t k = 0; k < size; k++) th[k] = evae_normal_at(TEST_SEED, stream, k);
+    for (int i = 0; i < d; i++) th[i] *= 0.3f;                  /* mu */
+    for (int i = 0; i < d; i++) th[d + i] = -0.1f + 0.15f * th[d + i]; /* log sigma */
+    for (size_t k = 0; k < (size_t)d * n; k++) th[2 * d + k] *= (float)(wscale / sqrt((double)d));
+    for (int j = 0; j < n; j++) th[2 * d + (size_t)d * n + j] *= 0.5f; /* b */
+    return th;
+}
+
+/* z[B,d] = mu + sigma * N(0,1) */
+static float *chains_near_mean(const float *th, int d, int B, uint64_t stream)
+{
+    float *z = host_normal((size_t)B * d, stream, 1.0f, 0.0f);
+    for (int c = 0; c < B; c++)
+        for (int i = 0; i < d; i++)
+            z[(size_t)c * d + i] = th[i] + expf(th[d + i]) * z[(size_t)c * d + i];
+    return z;
+}
+
+static double prec_of(const float *th, int d, int i) { return exp(-2.0 * th[d + i]); }
+
+/* a_j = b_j + sum_i W_ij D_i z_i and Aabs_j = |b_j| + sum_i |W_ij D_i z_i| for one example */
+static void preact(const float *th, int d, int n, const float *zc, double *a, double *aabs)
+{
+    const float *W = th + 2 * d, *b = th + 2 * d + (size_t)d * n;
+    for (int j = 0; j < n; j++) a[j] = b[j], aabs[j] = fabs((double)b[j]);
+    for (int i = 0; i < d; i++) {
+        double x = prec_of(th, d, i) * zc[i];
+        for (int j = 0; j < n; j++) {
+            a[j] += W[(size_t)i * n + j] * x;
+            aabs[j] += fabs(W[(size_t)i * n + j] * x);
+        }
+    }
+}
+
+static double sigmoid(double x) { return 1.0 / (1.0 + exp(-x)); }
+static double softplus(double x) { return x > 0 ? x + log1p(exp(-x)) : log1p(exp(x)); }
+
+/* ---- energy ----
+ * a carries <= (d + 1) UR Aabs; E sums d quadratic terms and n softplus terms, each moving by
+ * beta times a's error: tol_E = K (sum quad + sum |softplus| + beta sum Aabs).
+ * dE/dz_i = D_i ((z_i - mu_i) - beta (W p)_i): (n + 1) UR sum|W p| plus sigmoid' <= 1/4 times
+ * a's error: tol = K D_i (|z_i| + |mu_i| + beta sum_j |W_ij| (p_j + beta Aabs_j / 4)).
+ * K = 2 (d + n + 8) UR: both sides, and a few roundings (precision expf, products) on top. */
+static void energy_tolerances(const float *th, int d, int n, float beta, const float *z, int B,
+                              double *tol_E, double *tol_G)
+{
+    const float *mu = th, *W = th + 2 * d;
+    const double K = 2.0 * (d + n + 8) * UR;
+    double *a = xmalloc((size_t)n * sizeof(double)), *aabs = xmalloc((size_t)n * sizeof(double));
+    for (int c = 0; c < B; c++) {
+        const float *zc = z + (size_t)c * d;
+        preact(th, d, n, zc, a, aabs);
+        double m = 0.0;
+        for (int i = 0; i < d; i++) {
+            double r = zc[i] - mu[i];
+            m += 0.5 * prec_of(th, d, i) * r * r;
+        }
+        for (int j = 0; j < n; j++) m += fabs(softplus(beta * a[j])) + beta * aabs[j];
+        tol_E[c] = K * m;
+        for (int i = 0; i < d; i++) {
+            double s = 0.0;
+            for (int j = 0; j < n; j++)
+                s += fabs((double)W[(size_t)i * n + j]) *
+                     (sigmoid(beta * a[j]) + 0.25 * beta * aabs[j]);
+            tol_G[(size_t)c * d + i] =
+                K * prec_of(th, d, i) * (fabs((double)zc[i]) + fabs((double)mu[i]) + beta * s);
+        }
+    }
+    free(a), free(aabs);
+}
+
+static void test_energy_case(int d, int n, int B, float beta)
+{
+    float *th = random_theta(d, n, 1.0, 200 + (uint64_t)d);
+    float *z = chains_near_mean(th, d, B, 201);
+    const size_t size = evae_grbm_size(d, n), nz = (size_t)B * d;
+    double *tol_E = xmalloc((size_t)B * sizeof(double)), *tol_G = xmalloc(nz * sizeof(double));
+    energy_tolerances(th, d, n, beta, z, B, tol_E, tol_G);
+    float *thc = put(cpu, th, size), *zc = put(cpu, z, nz);
+    float *Ec = cpu->alloc((size_t)B * sizeof(float)), *Gc = cpu->alloc(nz * sizeof(float));
+    cpu->grbm_energy(thc, d, n, beta, zc, B, Ec, Gc);
+    float *thg = put(cu, th, size), *zg = put(cu, z, nz);
+    for (int general = 0; general < 2; general++) {
+        evae_cuda_set_grbm_general(general);
+        for (int outputs = 0; outputs < 3; outputs++) { /* both, E only, dEdz only */
+            float *Eg = poisoned((size_t)B), *Gg = poisoned(nz);
+            cu->grbm_energy(thg, d, n, beta, zg, B, outputs == 2 ? NULL : Eg,
+                            outputs == 1 ? NULL : Gg);
+            char what[128];
+            int len = snprintf(what, sizeof what, "grbm_energy d=%d n=%d B=%d beta=%g %s", d, n, B,
+                               beta, general ? "general" : "default path");
+            if (outputs != 2) {
+                float *h = get(cu, Eg, (size_t)B);
+                snprintf(what + len, sizeof what - (size_t)len, " E%s", outputs ? " only" : "");
+                expect_close(what, h, Ec, (size_t)B, tol_E, 0, 0);
+                free(h);
+            }
+            if (outputs != 1) {
+                float *h = get(cu, Gg, nz);
+                snprintf(what + len, sizeof what - (size_t)len, " dEdz%s", outputs ? " only" : "");
+                expect_close(what, h, Gc, nz, tol_G, 0, 0);
+                free(h);
+            }
+            cu->free(Eg), cu->free(Gg);
+        }
+    }
+    evae_cuda_set_grbm_general(0);
+    free(th), free(z), free(tol_E), free(tol_G);
+    cpu->free(thc), cpu->free(zc), cpu->free(Ec), cpu->free(Gc), cu->free(thg), cu->free(zg);
+}
+
+/* ---- sliced score matching ----
+ * J: with g = W p - (z - mu), s = D g, y = D v, u = W^T y (notation of grbm_ssm), J sums
+ * D v^2 / M, q U2 / M and 0.5 s^2 (or 0.5 c^2 / M). Their errors: u carries (d + 1) UR Uabs, so
+ * q u^2 moves by 2 q |u| Uabs; a's error moves q by |q'| <= 0.1 per unit; g carries
+ * (n + 2) UR Gabs with Gabs = sum_j |W_ij| (p_j + Aabs_j / 4) + |z_i| + |mu_i| (sigmoid' <= 1/4
+ * times a's error), so 0.5 s^2 moves by |s| D Gabs and 0.5 c^2 by |c| sum|v| D Gabs.
+ * tol_J = 2 (d + n + 2M + 8) UR times the sum of those magnitudes. */
+static void ssm_j_tolerances(const float *th, int d, int n, const float *z, int B, const float *v,
+                             int M, int vr, double *tol_J)
+{
+    const float *mu = th, *W = th + 2 * d;
+    const double K = 2.0 * (d + n + 2 * M + 8) * UR;
+    double *a = xmalloc((size_t)n * sizeof(double)), *aabs = xmalloc((size_t)n * sizeof(double));
+    double *p = xmalloc((size_t)n * sizeof(double)), *s = xmalloc((size_t)d * sizeof(double));
+    double *gabs = xmalloc((size_t)d * sizeof(double)), *u2 = xmalloc((size_t)n * sizeof(double));
+    double *uu = xmalloc((size_t)n * sizeof(double));
+    for (int c = 0; c < B; c++) {
+        const float *zc = z + (size_t)c * d;
+        preact(th, d, n, zc, a, aabs);
+        double m = 0.0;
+        for (int j = 0; j < n; j++) p[j] = sigmoid(a[j]), u2[j] = 0.0, uu[j] = 0.0;
+        for (int i = 0; i < d; i++) {
+            double g = -(zc[i] - mu[i]);
+            gabs[i] = fabs((double)zc[i]) + fabs((double)mu[i]);
+            for (int j = 0; j < n; j++) {
+                double w = W[(size_t)i * n + j];
+                g += w * p[j];
+                gabs[i] += fabs(w) * (p[j] + 0.25 * aabs[j]);
+            }
+            s[i] = prec_of(th, d, i) * g;
+            if (vr) m += 0.5 * s[i] * s[i] + fabs(s[i]) * prec_of(th, d, i) * gabs[i];
+        }
+        for (int k = 0; k < M; k++) {
+            const float *vm = v + ((size_t)c * M + k) * d;
+            double cm = 0.0, cabs = 0.0;
+            for (int i = 0; i < d; i++) {
+                double prec = prec_of(th, d, i);
+                m += prec * vm[i] * vm[i] / M;
+                cm += vm[i] * s[i];
+                cabs += fabs((double)vm[i]) * prec * gabs[i];
+            }
+            if (!vr) m += (0.5 * cm * cm + fabs(cm) * cabs) / M;
+            for (int j = 0; j < n; j++) {
+                double u = 0.0, uabs = 0.0;
+                for (int i = 0; i < d; i++) {
+                    double t = W[(size_t)i * n + j] * prec_of(th, d, i) * vm[i];
+                    u += t, uabs += fabs(t);
+                }
+                u2[j] += u * u;
+                uu[j] += fabs(u) * uabs;
+            }
+        }
+        for (int j = 0; j < n; j++) {
+            double q = p[j] * (1.0 - p[j]);
+            m += (q * u2[j] + 2.0 * q * uu[j] + 0.1 * aabs[j] * u2[j]) / M;
+        }
+        tol_J[c] = K * m;
+    }
+    free(a), free(aabs), free(p), free(s), free(gabs), free(u2), free(uu);
+}
+
+/* grad: each entry is (1/B) sum_b of per-example gradients, and within a parameter group (mu,
+ * log sigma, W, b) every entry is built from the same vectors through at most d + n + 2M
+ * dependent roundings. So the bound per entry is 4 (d + n + 2M + B + 8) UR times the group's
+ * typical term, taken as (1/B) sum_b max_group |grad_b| with grad_b the CPU's gradient of
+ * example b alone; B covers the sum over examples, 4 = both sides and the group-max estimate. */
+static void ssm_grad_tolerances(const float *th, int d, int n, const float *z, int B,
+                                const float *v, int M, int vr, double *tol)
+{
+    const size_t size = evae_grbm_size(d, n);
+    const size_t start[5] = {0, (size_t)d, 2 * (size_t)d, 2 * (size_t)d + (size_t)d * n, size};
+    double group[4] = {0, 0, 0, 0};
+    float *thc = put(cpu, th, size), *grad = cpu->alloc(size * sizeof(float));
+    float J;
+    for (int c = 0; c < B; c++) {
+        cpu->grbm_ssm(thc, d, n, z + (size_t)c * d, 1, v + (size_t)c * M * d, M, vr, &J, grad);
+        for (int g = 0; g < 4; g++) {
+            double mx = 0.0;
+            for (size_t k = start[g]; k < start[g + 1]; k++) mx = fmax(mx, fabs((double)grad[k]));
+            group[g] += mx / B;
+        }
+    }
+    const double K = 4.0 * (d + n + 2 * M + B + 8) * UR;
+    for (int g = 0; g < 4; g++)
+        for (size_t k = start[g]; k < start[g + 1]; k++) tol[k] = K * group[g];
+    cpu->free(thc), cpu->free(grad);
+}
+
+static void test_ssm_case(int d, int n, int B, int M)
+{
+    float *th = random_theta(d, n, 1.0, 300 + (uint64_t)d);
+    float *z = chains_near_mean(th, d, B, 301);
+    float *v = host_normal((size_t)B * M * d, 302, 1.0f, 0.0f);
+    const size_t size = evae_grbm_size(d, n), nz = (size_t)B * d, nv = nz * M;
+    double *tol_J = xmalloc((size_t)B * sizeof(double)), *tol_g = xmalloc(size * sizeof(double));
+    float *thc = put(cpu, th, size), *zc = put(cpu, z, nz), *vc = put(cpu, v, nv);
+    float *thg = put(cu, th, size), *zg = put(cu, z, nz), *vg = put(cu, v, nv);
+    float *Jc = cpu->alloc((size_t)B * sizeof(float)), *gc = cpu->alloc(size * sizeof(float));
+    for (int vr = 0; vr < 2; vr++) {
+        ssm_j_tolerances(th, d, n, z, B, v, M, vr, tol_J);
+        ssm_grad_tolerances(th, d, n, z, B, v, M, vr, tol_g);
+        cpu->grbm_ssm(thc, d, n, zc, B, vc, M, vr, Jc, gc);
+        for (int general = 0; general < 2; general++) {
+            evae_cuda_set_grbm_general(general);
+            float *Jg = poisoned((size_t)B), *gg = poisoned(size);
+            cu->grbm_ssm(thg, d, n, zg, B, vg, M, vr, Jg, gg);
+            char what[128];
+            int len = snprintf(what, sizeof what, "grbm_ssm d=%d n=%d B=%d M=%d %s %s", d, n, B,
+                               M, vr ? "variance-reduced" : "plain",
+                               general ? "general" : "default path");
+            float *h = get(cu, Jg, (size_t)B);
+            snprintf(what + len, sizeof what - (size_t)len, " J");
+            expect_close(what, h, Jc, (size_t)B, tol_J, 0, 0);
+            free(h);
+            h = get(cu, gg, size);
+            snprintf(what + len, sizeof what - (size_t)len, " grad");
+            expect_close(what, h, gc, size, tol_g, 0, 0);
+            free(h);
+            cu->free(Jg), cu->free(gg);
+        }
+    }
+    evae_cuda_set_grbm_general(0);
+    free(th), free(z), free(v), free(tol_J), free(tol_g);
+    cpu->free(thc), cpu->free(zc), cpu->free(vc), cpu->free(Jc), cpu->free(gc);
+    cu->free(thg), cu->free(zg), cu->free(vg);
+}
+
+/* ---- Langevin: the same chains on both backends ----
+ * One step z' = z - eta dE/dz + sqrt(2 eta) xi rounds a few times (4 UR (|z| + eta |dE| +
+ * sqrt(2 eta) |xi|)), inherits dE/dz's error (energy bound above, with the largest magnitudes
+ * Mdz over the run) and the normal's (16 UR |xi|, |xi| <= 6 for 24-bit uniforms). The two
+ * sides' per-step differences add up and earlier ones grow at most by the step map's Lipschitz
+ * constant 1 + eta Lh, Lh = max_i D_i (1 + sum_j |W_ij| sum_k |W_kj| D_k / 4) >= ||Hessian||:
+ * tol = 2 steps e_step (1 + eta Lh)^steps. */
+static double langevin_tolerance(const float *th, int d, int n, const float *z0, const float *z1,
+                                 int B, int steps, float eta)
+{
+    const float *mu = th, *W = th + 2 * d, *b = th + 2 * d + (size_t)d * n;
+    double zmax = 0.0;
+    for (size_t k = 0; k < (size_t)B * d; k++)
+        zmax = fmax(zmax, fmax(fabs((double)z0[k]), fabs((double)z1[k])));
+    double amax = 0.0, lh = 0.0, mdz = 0.0;
+    for (int j = 0; j < n; j++) {
+        double s = fabs((double)b[j]);
+        for (int i = 0; i < d; i++) s += fabs((double)W[(size_t)i * n + j]) * prec_of(th, d, i) * zmax;
+        amax = fmax(amax, s);
+    }
+    for (int i = 0; i < d; i++) {
+        double wsum = 0.0, hsum = 0.0;
+        for (int j = 0; j < n; j++) {
+            double wij = fabs((double)W[(size_t)i * n + j]), col = 0.0;
+            for (int k = 0; k < d; k++) col += fabs((double)W[(size_t)k * n + j]) * prec_of(th, d, k);
+            wsum += wij;
+            hsum += wij * col;
+        }
+        lh = fmax(lh, prec_of(th, d, i) * (1.0 + 0.25 * hsum));
+        mdz = fmax(mdz, prec_of(th, d, i) * (zmax + fabs((double)mu[i]) + wsum * (1.0 + 0.25 * amax)));
+    }
+    double e_step = 4.0 * UR * (zmax + eta * mdz + sqrt(2.0 * eta) * 6.0) +
+                    eta * 2.0 * (d + n + 8) * UR * mdz + sqrt(2.0 * eta) * 16.0 * UR * 6.0;
+    return 2.0 * steps * e_step * pow(1.0 + eta * lh, steps);
+}
+
+static void test_langevin_case(int d, int n, int B, int steps, float eta)
+{
+    float *th = random_theta(d, n, 1.0, 400 + (uint64_t)d);
+    float *z0 = chains_near_mean(th, d, B, 401);
+    const size_t size = evae_grbm_size(d, n), nz = (size_t)B * d;
+    const uint64_t seed = 99, stream = evae_stream(EVAE_STREAM_SAMPLER, 3);
+    float *thc = put(cpu, th, size), *zc = put(cpu, z0, nz), *thg = put(cu, th, size);
+    cpu->grbm_langevin(thc, d, n, zc, B, steps, eta, seed, stream);
+    float *want = get(cpu, zc, nz);
+    double tol = langevin_tolerance(th, d, n, z0, want, B, steps, eta);
+    for (int general = 0; general < 2; general++) {
+        evae_cuda_set_grbm_general(general);
+        float *zg = put(cu, z0, nz);
+        cu->grbm_langevin(thg, d, n, zg, B, steps, eta, seed, stream);
+        float *h = get(cu, zg, nz);
+        char what[128];
+        snprintf(what, sizeof what, "grbm_langevin d=%d n=%d B=%d steps=%d %s", d, n, B, steps,
+                 general ? "general" : "default path");
+        expect_close(what, h, want, nz, NULL, tol, 0);
+        free(h);
+        cu->free(zg);
+    }
+    evae_cuda_set_grbm_general(0);
+    free(th), free(z0), free(want);
+    cpu->free(thc), cpu->free(zc), cu->free(thg);
+}
+
+/* ---- Gibbs: the same chains on both backends ----
+ * z_i = mu_i + beta (W h)_i + sigma_i xi with h in {0,1}^n: (n + 8) UR (|mu| + beta sum|W_ij| +
+ * 6 sigma) plus the normal's 16 UR 6 sigma, per side. The error does not build up over steps (z
+ * enters the next step only through the discrete h), except where a uniform falls within
+ * rounding of sigmoid(beta a): then the two chains take different h and part ways. The chance
+ * is about 2 |dp| per draw, |dp| <= (d + 8) UR Aabs / 4 ~ 1e-6 here, so over the few thousand
+ * draws of each case below the expected number of such chains is < 0.1; one is allowed. */
+static void test_gibbs_case(int d, int n, int B, int steps, float beta)
+{
+    float *th = random_theta(d, n, 1.0, 500 + (uint64_t)d);
+    float *z0 = chains_near_mean(th, d, B, 501);
+    const size_t size = evae_grbm_size(d, n), nz = (size_t)B * d;
+    const uint64_t seed = 7, stream = evae_stream(EVAE_STREAM_EVAL, 11);
+    double *tol = xmalloc((size_t)d * sizeof(double));
+    for (int i = 0; i < d; i++) {
+        double w = 0.0, sigma = exp(th[d + i]);
+        for (int j = 0; j < n; j++) w += fabs((double)th[2 * d + (size_t)i * n + j]);
+        tol[i] = 2.0 * UR * ((n + 8) * (fabs((double)th[i]) + beta * w + 6.0 * sigma) + 96.0 * sigma);
+    }
+    float *thc = put(cpu, th, size), *zc = put(cpu, z0, nz), *thg = put(cu, th, size);
+    cpu->grbm_gibbs(thc, d, n, zc, B, steps, beta, seed, stream);
+    float *want = get(cpu, zc, nz);
+    for (int general = 0; general < 2; general++) {
+        evae_cuda_set_grbm_general(general);
+        float *zg = put(cu, z0, nz);
+        cu->grbm_gibbs(thg, d, n, zg, B, steps, beta, seed, stream);
+        float *h = get(cu, zg, nz);
+        int parted = 0;
+        for (int c = 0; c < B; c++) {
+            int off = 0;
+            for (int i = 0; i < d; i++) {
+                double g = h[(size_t)c * d + i], w = want[(size_t)c * d + i];
+                off |= !(fabs(g - w) <= tol[i]);
+            }
+            parted += off;
+        }
+        char what[128];
+        snprintf(what, sizeof what, "grbm_gibbs d=%d n=%d B=%d steps=%d beta=%g %s", d, n, B,
+                 steps, beta, general ? "general" : "default path");
+        expect_written(what, h, nz);
+        CHECK(parted <= 1, "%s: %d of %d chains differ from the CPU's", what, parted, B);
+        free(h);
+        cu->free(zg);
+    }
+    evae_cuda_set_grbm_general(0);
+    free(th), free(z0), free(want), free(tol);
+    cpu->free(thc), cpu->free(zc), cu->free(thg);
+}
+
+/* ---- samplers against exact moments ---- */
+
+/* Mixture components mu and mu + W_j at comparable weights (b_j = -0.5 |W_j|_D^2 - mu^T D W_j +
+ * noise), |W| ~ wscale against sigma ~ 0.6..1.2: several modes the chains must cross. */
+static void multimodal_theta(float *th, int d, int n, double wscale, uint64_t seed)
+{
+    uint64_t k = 0;
+    for (int i = 0; i < d; i++) th[i] = 0.3f * evae_normal_at(seed, 1, k++);
+    for (int i = 0; i < d; i++) th[d + i] = -0.2f + 0.2f * evae_normal_at(seed, 1, k++);
+    for (int i = 0; i < d * n; i++) th[2 * d + i] = (float)wscale * evae_normal_at(seed, 1, k++);
+    for (int j = 0; j < n; j++) {
+        double bj = 0.3 * evae_normal_at(seed, 1, k++);
+        for (int i = 0; i < d; i++) {
+            double w = th[2 * d + i * n + j], prec = exp(-2.0 * th[d + i]);
+            bj -= (0.5 * w + th[i]) * w * prec;
+        }
+        th[2 * d + d * n + j] = (float)bj;
+    }
+}
+
+/* Counts sample moments of z[C,d] outside 4.5 standard errors (+ bias allowance bias * sd for
+ * means, bias * var for covariances) of the exact ones; 4.5 SE fails by chance with probability
+ * 7e-6 per moment, and this file checks fewer than 100. */
+static int moments_outside(const char *what, const float *th, int d, int n, const float *z, int C,
+                           double bias, int report)
+{
+    double em[4], ec[16], m[4], c[16], se_c[16];
+    CHECK(evae_grbm_exact_moments(th, d, n, em, ec) == 0, "%s: exact moments", what);
+    for (int i = 0; i < d; i++) {
+        double s = 0.0;
+        for (int k = 0; k < C; k++) s += z[(size_t)k * d + i];
+        m[i] = s / C;
+    }
+    double var = 0.0;
+    for (int i = 0; i < d; i++)
+        for (int l = 0; l < d; l++) {
+            double s = 0.0, s2 = 0.0;
+            for (int k = 0; k < C; k++) {
+                double p = (z[(size_t)k * d + i] - m[i]) * (z[(size_t)k * d + l] - m[l]);
+                s += p, s2 += p * p;
+            }
+            c[i * d + l] = s / C;
+            se_c[i * d + l] = sqrt(fmax(s2 / C - c[i * d + l] * c[i * d + l], 0.0) / C);
+        }
+    for (int i = 0; i < d; i++) var = fmax(var, ec[i * d + i]);
+    int bad = 0;
+    for (int i = 0; i < d; i++) {
+        double tol = 4.5 * sqrt(c[i * d + i] / C) + bias * sqrt(var);
+        if (fabs(m[i] - em[i]) > tol) {
+            bad++;
+            if (report)
+                CHECK(0, "%s: mean[%d] %.5f, exact %.5f (tolerance %.3g)", what, i, m[i], em[i], tol);
+        }
+        for (int l = 0; l <= i; l++) {
+            double tol_c = 4.5 * se_c[i * d + l] + bias * var;
+            if (fabs(c[i * d + l] - ec[i * d + l]) > tol_c) {
+                bad++;
+                if (report)
+                    CHECK(0, "%s: cov[%d,%d] %.5f, exact %.5f (tolerance %.3g)", what, i, l,
+                          c[i * d + l], ec[i * d + l], tol_c);
+            }
+        }
+    }
+    return bad;
+}
+
+static void test_sampler_moments(int d, int n, double wscale, uint64_t seed)
+{
+    float th[2 * 4 + 4 * 6 + 6];
+    multimodal_theta(th, d, n, wscale, seed);
+    const size_t size = evae_grbm_size(d, n);
+    float *thg = put(cu, th, size);
+    double L = 0.0;
+    for (int i = 0; i < d; i++) L = fmax(L, exp(-2.0 * th[d + i]));
+    for (int general = 0; general < 2; general++) {
+        evae_cuda_set_grbm_general(general);
+        char what[96];
+        /* Gibbs: exact once mixed (200 sweeps suffice for these models, as on the CPU) */
+        const int C = 10000;
+        float *zg = cu->alloc((size_t)C * d * sizeof(float)); /* all chains start at 0 */
+        cu->grbm_gibbs(thg, d, n, zg, C, 200, 1.0f, seed, 5);
+        float *z = get(cu, zg, (size_t)C * d);
+        snprintf(what, sizeof what, "cuda gibbs d=%d n=%d %s", d, n, general ? "general" : "shared");
+        CHECK(moments_outside(what, th, d, n, z, C, 0.0, 1) == 0, "%s: moments off", what);
+        free(z);
+        /* the check can tell the wrong temperature */
+        cu->free(zg);
+        zg = cu->alloc((size_t)C * d * sizeof(float));
+        cu->grbm_gibbs(thg, d, n, zg, C, 200, 0.8f, seed, 5);
+        z = get(cu, zg, (size_t)C * d);
+        CHECK(moments_outside(what, th, d, n, z, C, 0.0, 0) > 0,
+              "%s: the moment check cannot tell beta = 0.8 from 1", what);
+        free(z);
+        cu->free(zg);
+        /* Langevin: unadjusted, O(eta) bias; eta L allowed in units of sd and variance (twice
+         * the Gaussian's eta L / 2 excess variance); 1500 steps of 0.02 (time 30) mix */
+        const int CL = 4000;
+        const float eta = 0.02f;
+        zg = cu->alloc((size_t)CL * d * sizeof(float));
+        cu->grbm_langevin(thg, d, n, zg, CL, 1500, eta, seed, 9);
+        z = get(cu, zg, (size_t)CL * d);
+        snprintf(what, sizeof what, "cuda langevin d=%d n=%d %s", d, n,
+                 general ? "general" : "shared");
+        CHECK(moments_outside(what, th, d, n, z, CL, eta * L, 1) == 0, "%s: moments off", what);
+        free(z);
+        cu->free(zg);
+    }
+    evae_cuda_set_grbm_general(0);
+    cu->free(thg);
+}
+
+int main(void)
+{
+    gpu_test_setup("test_cuda_grbm");
+    printf("shared-memory path for 64 x 128: %s; for 512 x 128: %s\n",
+           evae_cuda_grbm_uses_shared(64, 128) ? "yes" : "no",
+           evae_cuda_grbm_uses_shared(512, 128) ? "yes" : "no");
+    CHECK(!evae_cuda_grbm_uses_shared(512, 128), "512 x 128 cannot fit one block's shared memory");
+
+    test_energy_case(7, 5, 37, 1.0f);
+    test_energy_case(7, 5, 37, 0.6f);
+    test_energy_case(64, 128, 300, 1.0f);
+    test_energy_case(512, 128, 40, 0.6f);
+
+    test_ssm_case(7, 5, 37, 3);
+    test_ssm_case(64, 128, 96, 2);
+    test_ssm_case(131, 33, 21, 1);
+    test_ssm_case(512, 128, 24, 1);
+
+    test_langevin_case(6, 4, 50, 30, 0.01f);
+    test_langevin_case(64, 128, 64, 10, 1e-3f);
+    test_langevin_case(512, 128, 16, 5, 1e-4f);
+
+    test_gibbs_case(6, 4, 50, 20, 1.0f);
+    test_gibbs_case(6, 4, 50, 20, 0.5f);
+    test_gibbs_case(64, 128, 16, 3, 1.0f);
+    test_gibbs_case(512, 128, 8, 2, 1.0f);
+
+    test_sampler_moments(3, 5, 1.2, 5);
+    test_sampler_moments(4, 6, 1.0, 3);
+    return check_report("test_cuda_grbm");
+}
+
+#else /* built without CUDA */
+
+int main(void)
+{
+    printf("test_cuda_grbm: skipped: built without CUDA\n");
+    return 77;
+}
+
+#endif
