@@ -6,6 +6,7 @@
 
 #include "evae/checkpoint.h"
 #include "evae/config.h"
+#include "evae/eval.h"
 #include "evae/image_grid.h"
 #include "evae/run.h"
 #include "evae/sampling.h"
@@ -22,6 +23,8 @@ static void usage(FILE *f)
             "  evae sample RUN_DIR|CHECKPOINT [--sampler langevin|gibbs] [--steps N] [--n N]\n"
             "              [--eta X] [--seed S] [-o FILE.png] [device=cpu|cuda]\n"
             "                                   decode prior samples into a PNG grid\n"
+            "  evae eval RUN_DIR|CHECKPOINT [section.key=value ...]\n"
+            "                                   AIS log Z, IS NLL, paper estimators: eval.json/md\n"
             "  evae keys                        list every configuration key\n"
             "  evae --version\n");
 }
@@ -158,6 +161,7 @@ int main(int argc, char **argv)
     const char *cmd = argv[1];
     if (strcmp(cmd, "train") == 0) return cmd_train(argc, argv);
     if (strcmp(cmd, "sample") == 0) return cmd_sample(argc, argv);
+    if (strcmp(cmd, "eval") == 0) return evae_eval_main(argc, argv);
     if (strcmp(cmd, "keys") == 0) {
         evae_config_print_keys(stdout);
         return 0;

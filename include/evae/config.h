@@ -55,6 +55,25 @@ typedef struct evae_config {
         double eta; /* Langevin step size */
         int n;      /* number of samples */
     } sample;
+    struct {
+        int k;                 /* importance samples per test example */
+        int batch;             /* (example, sample) rows per decoder pass */
+        int test_limit;        /* evaluate the first N test examples; 0 = all */
+        long seed;             /* seed of every evaluation draw */
+        int ais_chains;        /* AIS chains per run */
+        int ais_temperatures;  /* AIS steps from beta = 0 to 1 */
+        char ais_schedule[16]; /* sigmoid | linear */
+        double ais_sigmoid_delta;
+        int ais_gibbs_steps;   /* Gibbs sweeps per intermediate temperature */
+        int ais_runs;          /* independent AIS runs */
+        int classifier_epochs;
+        int classifier_hidden; /* width of the classifier's two hidden layers */
+        int classifier_batch;  /* training examples per step (each gives 2 pairs) */
+        double classifier_lr;
+        int classifier_train_limit; /* training examples used; 0 = all */
+        int langevin_steps;    /* prior chains for the classifier's negatives */
+        double langevin_eta;
+    } eval;
 } evae_config;
 
 /* Every key at its default. */
