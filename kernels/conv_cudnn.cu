@@ -71,16 +71,13 @@ static void conv_ready(void)
     conv.ready = 1;
 }
 
-static int math_allowed(cudnnMathType_t m, int pass)
+/* The _v7 heuristics list candidates for the descriptor's math type (FMA, or TENSOR_OP when
+ * TF32 is allowed) and for CUDNN_DEFAULT_MATH, which on sm_80+ may use TF32 for float data. In
+ * FP32 mode only the FMA candidates qualify; the descriptor is then set to the candidate's math
+ * type before it runs. */
+static int math_allowed(cudnnMathType_t m)
 {
-    if (cuda_allow_tf32()) return 1;
-    /* pass 0: only candidates cuDNN lists as FMA; pass 1: also DEFAULT ones (run as FMA) */
-    return m == CUDNN_FMA_MATH || (pass == 1 && m == CUDNN_DEFAULT_MATH);
-}
-
-static cudnnMathType_t exec_math(cudnnMathType_t listed)
-{
-    return cuda_allow_tf32() ? listed : CUDNN_FMA_MATH;
+    return cuda_allow_tf32() || m == CUDNN_FMA_MATH;
 }
 
 static void choose_fwd(conv_plan *p)
@@ -90,22 +87,21 @@ static void choose_fwd(conv_plan *p)
     CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(conv.handle, p->x, p->w, p->conv, p->y,
                                                        CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &got,
                                                        perf));
-    for (int pass = 0; pass < 2; pass++)
-        for (int k = 0; k < got; k++) {
-            const cudnnConvolutionFwdAlgoPerf_t *r = &perf[k];
-            if (r->status != CUDNN_STATUS_SUCCESS || !math_allowed(r->mathType, pass)) continue;
-            if (conv.deterministic && r->determinism != CUDNN_DETERMINISTIC) continue;
-            cudnnMathType_t m = exec_math(r->mathType);
-            size_t ws = 0;
-            CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv, m));
-            /* a query that may say "not supported": that status just rules the candidate out */
-            if (cudnnGetConvolutionForwardWorkspaceSize(conv.handle, p->x, p->w, p->conv, p->y,
-                                                        r->algo, &ws) != CUDNN_STATUS_SUCCESS ||
-                ws > CONV_WORKSPACE_LIMIT)
-                continue;
-            p->fwd = r->algo, p->fwd_math = m, p->fwd_ws = ws;
-            return;
-        }
+    for (int k = 0; k < got; k++) {
+        const cudnnConvolutionFwdAlgoPerf_t *r = &perf[k];
+        if (r->status != CUDNN_STATUS_SUCCESS || !math_allowed(r->mathType)) continue;
+        if (conv.deterministic && r->determinism != CUDNN_DETERMINISTIC) continue;
+        cudnnMathType_t m = r->mathType;
+        size_t ws = 0;
+        CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv, m));
+        /* a query that may say "not supported": that status just rules the candidate out */
+        if (cudnnGetConvolutionForwardWorkspaceSize(conv.handle, p->x, p->w, p->conv, p->y,
+                                                    r->algo, &ws) != CUDNN_STATUS_SUCCESS ||
+            ws > CONV_WORKSPACE_LIMIT)
+            continue;
+        p->fwd = r->algo, p->fwd_math = m, p->fwd_ws = ws;
+        return;
+    }
     /* implicit GEMM: deterministic, FMA, no workspace, supported for every shape */
     p->fwd = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM, p->fwd_math = CUDNN_FMA_MATH;
     CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv, p->fwd_math));
@@ -119,21 +115,20 @@ static void choose_data(conv_plan *p)
     int got = 0;
     CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(
         conv.handle, p->w, p->y, p->conv, p->x, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &got, perf));
-    for (int pass = 0; pass < 2; pass++)
-        for (int k = 0; k < got; k++) {
-            const cudnnConvolutionBwdDataAlgoPerf_t *r = &perf[k];
-            if (r->status != CUDNN_STATUS_SUCCESS || !math_allowed(r->mathType, pass)) continue;
-            if (conv.deterministic && r->determinism != CUDNN_DETERMINISTIC) continue;
-            cudnnMathType_t m = exec_math(r->mathType);
-            size_t ws = 0;
-            CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv, m));
-            if (cudnnGetConvolutionBackwardDataWorkspaceSize(conv.handle, p->w, p->y, p->conv, p->x,
-                                                             r->algo, &ws) != CUDNN_STATUS_SUCCESS ||
-                ws > CONV_WORKSPACE_LIMIT)
-                continue;
-            p->data = r->algo, p->data_math = m, p->data_ws = ws;
-            return;
-        }
+    for (int k = 0; k < got; k++) {
+        const cudnnConvolutionBwdDataAlgoPerf_t *r = &perf[k];
+        if (r->status != CUDNN_STATUS_SUCCESS || !math_allowed(r->mathType)) continue;
+        if (conv.deterministic && r->determinism != CUDNN_DETERMINISTIC) continue;
+        cudnnMathType_t m = r->mathType;
+        size_t ws = 0;
+        CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv, m));
+        if (cudnnGetConvolutionBackwardDataWorkspaceSize(conv.handle, p->w, p->y, p->conv, p->x,
+                                                         r->algo, &ws) != CUDNN_STATUS_SUCCESS ||
+            ws > CONV_WORKSPACE_LIMIT)
+            continue;
+        p->data = r->algo, p->data_math = m, p->data_ws = ws;
+        return;
+    }
     /* ALGO_1: deterministic and supported for every 2-D shape */
     p->data = CUDNN_CONVOLUTION_BWD_DATA_ALGO_1, p->data_math = CUDNN_FMA_MATH;
     CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv, p->data_math));
@@ -148,22 +143,21 @@ static void choose_filter(conv_plan *p)
     CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(
         conv.handle, p->x, p->y, p->conv, p->w, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &got,
         perf));
-    for (int pass = 0; pass < 2; pass++)
-        for (int k = 0; k < got; k++) {
-            const cudnnConvolutionBwdFilterAlgoPerf_t *r = &perf[k];
-            if (r->status != CUDNN_STATUS_SUCCESS || !math_allowed(r->mathType, pass)) continue;
-            if (conv.deterministic && r->determinism != CUDNN_DETERMINISTIC) continue;
-            cudnnMathType_t m = exec_math(r->mathType);
-            size_t ws = 0;
-            CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv, m));
-            if (cudnnGetConvolutionBackwardFilterWorkspaceSize(conv.handle, p->x, p->y, p->conv,
-                                                               p->w, r->algo,
-                                                               &ws) != CUDNN_STATUS_SUCCESS ||
-                ws > CONV_WORKSPACE_LIMIT)
-                continue;
-            p->filter = r->algo, p->filter_math = m, p->filter_ws = ws;
-            return;
-        }
+    for (int k = 0; k < got; k++) {
+        const cudnnConvolutionBwdFilterAlgoPerf_t *r = &perf[k];
+        if (r->status != CUDNN_STATUS_SUCCESS || !math_allowed(r->mathType)) continue;
+        if (conv.deterministic && r->determinism != CUDNN_DETERMINISTIC) continue;
+        cudnnMathType_t m = r->mathType;
+        size_t ws = 0;
+        CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv, m));
+        if (cudnnGetConvolutionBackwardFilterWorkspaceSize(conv.handle, p->x, p->y, p->conv,
+                                                           p->w, r->algo,
+                                                           &ws) != CUDNN_STATUS_SUCCESS ||
+            ws > CONV_WORKSPACE_LIMIT)
+            continue;
+        p->filter = r->algo, p->filter_math = m, p->filter_ws = ws;
+        return;
+    }
     /* ALGO_1: deterministic and supported for every 2-D shape */
     p->filter = CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1, p->filter_math = CUDNN_FMA_MATH;
     CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv, p->filter_math));
@@ -250,9 +244,7 @@ void cuda_conv_forward(const evae_conv_shape *s, const float *x, const float *w,
     CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv, p->fwd_math));
     CUDNN_CHECK(cudnnConvolutionForward(conv.handle, &conv_one, p->x, x, p->w, w, p->conv, p->fwd,
                                         ws, p->fwd_ws, &conv_zero, p->y, y));
-#ifdef EVAE_CUDA_DEBUG_SYNC
-    CUDA_CHECK(cudaDeviceSynchronize());
-#endif
+    CUDA_CHECK_LAUNCH();
 }
 
 void cuda_conv_backward_data(const evae_conv_shape *s, const float *dy, const float *w, float *dx)
@@ -263,9 +255,7 @@ void cuda_conv_backward_data(const evae_conv_shape *s, const float *dy, const fl
     CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv, p->data_math));
     CUDNN_CHECK(cudnnConvolutionBackwardData(conv.handle, &conv_one, p->w, w, p->y, dy, p->conv,
                                              p->data, ws, p->data_ws, &conv_zero, p->x, dx));
-#ifdef EVAE_CUDA_DEBUG_SYNC
-    CUDA_CHECK(cudaDeviceSynchronize());
-#endif
+    CUDA_CHECK_LAUNCH();
 }
 
 void cuda_conv_backward_filter(const evae_conv_shape *s, const float *x, const float *dy,
@@ -286,9 +276,7 @@ void cuda_conv_backward_filter(const evae_conv_shape *s, const float *x, const f
     /* cuDNN reads dw only when beta != 0, like BLAS */
     CUDNN_CHECK(cudnnConvolutionBackwardFilter(conv.handle, &conv_one, p->x, x, p->y, dy, p->conv,
                                                p->filter, ws, p->filter_ws, &beta, p->w, dw));
-#ifdef EVAE_CUDA_DEBUG_SYNC
-    CUDA_CHECK(cudaDeviceSynchronize());
-#endif
+    CUDA_CHECK_LAUNCH();
 }
 
 /* ---- manifest and knobs ---- */

@@ -104,6 +104,7 @@ void cuda_gemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const
     CUBLAS_CHECK(cublasSgemm(cuda_ctx.cublas, trans_b ? CUBLAS_OP_T : CUBLAS_OP_N,
                              trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, n, m, k < 0 ? 0 : k, &alpha, B,
                              ld_b, A, ld_a, &beta, C, n));
+    CUDA_CHECK_LAUNCH();
 }
 
 static int env_flag(const char *name)

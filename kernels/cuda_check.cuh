@@ -62,7 +62,7 @@ static inline const char *evae_cublas_status_name(cublasStatus_t s)
 
 /* cuDNN's checker lives in conv_cudnn.cu, the only file that includes cudnn.h. */
 
-/* After every kernel launch: a bad configuration shows up in cudaGetLastError at once; a fault
+/* After every kernel launch (and cuBLAS/cuDNN call): a bad configuration shows up in cudaGetLastError at once; a fault
  * inside the kernel shows up only at the next synchronization, so Debug builds
  * (EVAE_CUDA_DEBUG_SYNC) synchronize here to blame the launch that caused it. */
 #ifdef EVAE_CUDA_DEBUG_SYNC
