@@ -27,7 +27,9 @@ void evae_cuda_set_conv_deterministic(int on);
  * inputs. Also set by EVAE_GRBM_GENERAL=1. */
 void evae_cuda_set_grbm_general(int on);
 
-/* Which path the GRBM ops take for (d, n): 1 = W in shared memory, 0 = general path. */
+/* 1 when every GRBM op keeps W in shared memory for a (d, n) GRBM on this card (the score-matching
+ * kernel, whose layout is the largest, fits one block), 0 otherwise; the energy and the chains
+ * need less and may still use shared memory when this says 0. */
 int evae_cuda_grbm_uses_shared(int d, int n);
 
 /* Cross-check of evae/philox.h against cuRAND's device generator: the number of the first
