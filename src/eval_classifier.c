@@ -157,13 +157,19 @@ void evae_classifier_train(evae_classifier *c, const evae_pair_source *src, int 
     float *zp = be->alloc((size_t)cap * c->d * sizeof(float));    /* zp[cap, d] */
     float *zn = be->alloc((size_t)cap * c->d * sizeof(float));    /* zn[cap, d] */
     fit->loss = fit->accuracy = NAN;
+    const int steps_per_epoch = (src->n + cap - 1) / cap;
+    const double total = (double)epochs * steps_per_epoch;
     for (int epoch = 0; epoch < epochs; epoch++) {
         double loss = 0.0;
         long right = 0;
-        for (int start = 0; start < src->n; start += cap) {
+        for (int start = 0, s = 0; start < src->n; start += cap, s++) {
             int B = src->n - start < cap ? src->n - start : cap, ok = 0;
             src->fill(src->ctx, epoch, start, B, x, zp, zn);
-            loss += evae_classifier_step(c, x, zp, zn, B, lr, &ok) * 2.0 * B;
+            /* the step size decays linearly to 0: the last steps' noise would otherwise stay in
+             * T and in its average, the estimate */
+            double done = ((double)epoch * steps_per_epoch + s) / total;
+            float lr_t = (float)(lr * (1.0 - done));
+            loss += evae_classifier_step(c, x, zp, zn, B, lr_t, &ok) * 2.0 * B;
             right += ok;
         }
         fit->loss = loss / (2.0 * src->n);

@@ -199,7 +199,8 @@ typedef struct evae_classifier_fit {
     double loss, accuracy; /* of the last epoch's steps */
 } evae_classifier_fit;
 
-/* Trains for `epochs` epochs in steps of up to cap_examples examples. */
+/* Trains for `epochs` epochs in steps of up to cap_examples examples, the Adam step size
+ * decaying linearly from lr to 0 over all steps. */
 void evae_classifier_train(evae_classifier *c, const evae_pair_source *src, int epochs, float lr,
                            evae_classifier_fit *fit, evae_eval_progress_fn progress, void *ctx);
 
