@@ -1,0 +1,193 @@
+/* `evae eval` end to end on tiny models trained here (GRBM and N(0, I) priors): eval.json has
+ * every number present and finite, each estimate labelled with its estimator and settings, the
+ * AIS settings and the time of each stage; eval.md has the table and says the ALB is no bound;
+ * the same command gives the same numbers; bad arguments fail with a message. */
+#include "run_helpers.h"
+
+#include "check.h"
+#include "evae/eval.h"
+#include "evae/train.h"
+
+/* every number in the tree is finite, and nothing is null (cJSON writes NaN as null) */
+static int all_finite(const cJSON *j, const char *path)
+{
+    int ok = 1;
+    if (cJSON_IsNull(j)) {
+        fprintf(stderr, "%s is null\n", path);
+        return 0;
+    }
+    if (cJSON_IsNumber(j) && !isfinite(j->valuedouble)) {
+        fprintf(stderr, "%s = %g\n", path, j->valuedouble);
+        return 0;
+    }
+    for (const cJSON *c = j->child; c; c = c->next) {
+        char sub[512];
+        snprintf(sub, sizeof sub, "%s.%s", path, c->string ? c->string : "[]");
+        ok &= all_finite(c, sub);
+    }
+    return ok;
+}
+
+static cJSON *read_json(const char *dir)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/eval.json", dir);
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    static char buf[1 << 20];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    return cJSON_Parse(buf);
+}
+
+static const cJSON *get(const cJSON *o, const char *a, const char *b)
+{
+    const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, a);
+    return b ? cJSON_GetObjectItemCaseSensitive(x, b) : x;
+}
+
+static int is_text(const cJSON *j) { return cJSON_IsString(j) && j->valuestring[0]; }
+
+static int eval_run(const char *dir, const char *extra)
+{
+    const char *argv[] = {"evae", "eval", dir, "device=cpu", "eval.k=20",
+                          "eval.batch=50", /* several decoder passes per example */
+                          "eval.test_limit=30", "eval.ais_chains=20", "eval.ais_temperatures=30",
+                          "eval.ais_runs=2", "eval.classifier_epochs=2",
+                          "eval.classifier_hidden=16", "eval.classifier_batch=64",
+                          "eval.classifier_train_limit=300", "eval.langevin_steps=10", extra};
+    int argc = (int)(sizeof argv / sizeof *argv) - (extra ? 0 : 1);
+    return evae_eval_main(argc, (char **)argv);
+}
+
+static void check_schema(const cJSON *j, int grbm)
+{
+    CHECK(j != NULL, "eval.json parses");
+    if (!j) return;
+    CHECK(all_finite(j, "eval"), "every number finite");
+    CHECK(is_text(get(j, "log_z", "estimator")), "log_z.estimator");
+    CHECK(cJSON_IsNumber(get(j, "log_z", "value")) && cJSON_IsNumber(get(j, "log_z", "std_err")),
+          "log_z value and std_err");
+    if (grbm) {
+        const cJSON *s = get(j, "log_z", "settings");
+        CHECK(cJSON_IsNumber(get(s, "chains", NULL)) && get(s, "chains", NULL)->valueint == 20 &&
+                  get(s, "temperatures", NULL)->valueint == 30 &&
+                  get(s, "runs", NULL)->valueint == 2 && is_text(get(s, "schedule", NULL)) &&
+                  cJSON_IsNumber(get(s, "gibbs_steps", NULL)),
+              "AIS settings");
+        CHECK(cJSON_GetArraySize(get(j, "log_z", "run_values")) == 2, "one value per AIS run");
+        CHECK(cJSON_IsNumber(get(j, "log_z", "ess")) && cJSON_IsNumber(get(j, "log_z", "run_std")),
+              "ESS and spread");
+    } else {
+        /* N(0, I) in d = 8 with its one free hidden unit: (d/2) ln 2pi + ln 2 */
+        CHECK_CLOSE(get(j, "log_z", "value")->valuedouble, 4 * log(2 * 3.14159265358979) + log(2),
+                    1e-9, 0, "exact log Z");
+        CHECK(strncmp(get(j, "log_z", "estimator")->valuestring, "exact", 5) == 0,
+              "labelled exact");
+    }
+    const char *names[] = {"nll_importance_sampling", "nll_self_normalized_eq4",
+                           "neg_vlb_self_normalized_eq3", "neg_vlb_classifier", "neg_elbo",
+                           "neg_alb", "reconstruction"};
+    const cJSON *es = get(j, "estimates", NULL);
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        const cJSON *e = get(es, names[i], NULL);
+        CHECK(e && is_text(get(e, "estimator", NULL)) && cJSON_IsNumber(get(e, "value", NULL)) &&
+                  cJSON_IsNumber(get(e, "std_err", NULL)) && is_text(get(e, "note", NULL)) &&
+                  cJSON_IsObject(get(e, "settings", NULL)),
+              "estimate %s: estimator, value, std_err, note, settings", names[i]);
+    }
+    CHECK(get(get(es, "nll_importance_sampling", "settings"), "k", NULL)->valueint == 20,
+          "K in the IS settings");
+    const cJSON *cs = get(get(es, "neg_vlb_classifier", NULL), "settings", NULL);
+    CHECK(get(cs, "langevin_steps", NULL)->valueint == 10 &&
+              cJSON_IsNumber(get(cs, "langevin_eta", NULL)) &&
+              get(cs, "epochs", NULL)->valueint == 2,
+          "chain and classifier settings");
+    const cJSON *acc = get(get(es, "neg_vlb_classifier", NULL), "heldout_accuracy", NULL);
+    CHECK(cJSON_IsNumber(acc) && acc->valuedouble >= 0 && acc->valuedouble <= 1,
+          "held-out accuracy");
+    CHECK(strstr(get(get(es, "neg_alb", NULL), "note", NULL)->valuestring, "NOT a bound"),
+          "the ALB is labelled as no bound");
+    const char *diffs[] = {"eq4_minus_importance_sampling", "eq3_minus_elbo",
+                           "classifier_minus_elbo"};
+    for (size_t i = 0; i < 3; i++)
+        CHECK(cJSON_IsNumber(get(get(j, "biases", diffs[i]), "value", NULL)), "bias %s",
+              diffs[i]);
+    const char *stages[] = {"prepare", "log_z", "importance_sampling", "classifier", "total"};
+    for (size_t i = 0; i < 5; i++) {
+        const cJSON *t = get(get(j, "timing", NULL), stages[i], NULL);
+        CHECK(cJSON_IsNumber(get(t, "cpu_s", NULL)) && get(t, "cpu_s", NULL)->valuedouble >= 0 &&
+                  cJSON_IsNumber(get(t, "wall_s", NULL)),
+              "timing of %s", stages[i]);
+    }
+    CHECK(get(j, "test_set", "examples")->valueint == 30, "test examples");
+}
+
+/* the numbers of two runs agree exactly: every subtree but timing */
+static void check_same(const cJSON *a, const cJSON *b)
+{
+    const char *parts[] = {"log_z", "estimates", "biases", "diagnostics"};
+    for (size_t i = 0; i < 4; i++) {
+        char *ta = cJSON_PrintUnformatted(get(a, parts[i], NULL));
+        char *tb = cJSON_PrintUnformatted(get(b, parts[i], NULL));
+        CHECK(ta && tb && strcmp(ta, tb) == 0, "the same command gives the same %s", parts[i]);
+        free(ta);
+        free(tb);
+    }
+}
+
+static void run_prior(const char *ini, int grbm)
+{
+    char dir[64], kv[128];
+    temp_dir(dir, sizeof dir, grbm ? "eval-grbm" : "eval-gauss");
+    snprintf(kv, sizeof kv, "run.dir=%s", dir);
+    const char *over[] = {"device=cpu", "train.epochs=1", kv, "model.hidden=32",
+                          "model.latent=8", "model.grbm_hidden=16", "data.train_limit=600",
+                          "train.batch=100", NULL};
+    evae_config cfg;
+    test_config(&cfg, ini, over);
+    CHECK(evae_train(&cfg, NULL, 0, NULL) == 0, "training the tiny model");
+    CHECK(eval_run(dir, NULL) == 0, "evae eval");
+    cJSON *first = read_json(dir);
+    check_schema(first, grbm);
+    CHECK(file_exists(dir, "eval.md"), "eval.md written");
+    char md[512];
+    snprintf(md, sizeof md, "%s/eval.md", dir);
+    FILE *f = fopen(md, "r");
+    static char text[1 << 16];
+    size_t n = f ? fread(text, 1, sizeof text - 1, f) : 0;
+    if (f) fclose(f);
+    text[n] = '\0';
+    CHECK(strstr(text, "| **NLL** | importance sampling, K = 20") &&
+              strstr(text, "not a bound on ln p(x)") && strstr(text, "| stage | CPU s |"),
+          "eval.md table");
+    /* same command again: same numbers; the checkpoint path form works too */
+    char ckpt[128];
+    snprintf(ckpt, sizeof ckpt, "%s/checkpoint.safetensors", dir);
+    CHECK(eval_run(ckpt, NULL) == 0, "evae eval CHECKPOINT");
+    cJSON *second = read_json(dir);
+    if (first && second) check_same(first, second);
+    /* a different seed changes the draws */
+    CHECK(eval_run(dir, "eval.seed=2") == 0, "evae eval eval.seed=2");
+    cJSON *third = read_json(dir);
+    char *ta = cJSON_PrintUnformatted(get(first, "estimates", NULL));
+    char *tc = cJSON_PrintUnformatted(get(third, "estimates", NULL));
+    CHECK(ta && tc && strcmp(ta, tc) != 0, "eval.seed reaches the draws");
+    free(ta);
+    free(tc);
+    /* bad input: a message and a non-zero status */
+    CHECK(eval_run(dir, "eval.nosuch=1") != 0, "unknown key rejected");
+    CHECK(eval_run(dir, "eval.ais_runs=1") != 0, "a single AIS run has no spread: rejected");
+    CHECK(eval_run("/nonexistent-run", NULL) != 0, "missing run folder rejected");
+    cJSON_Delete(first);
+    cJSON_Delete(second);
+    cJSON_Delete(third);
+}
+
+int main(void)
+{
+    run_prior("experiments/mnist.ini", 1);
+    run_prior("experiments/mnist_gaussian.ini", 0);
+    return check_report("test_eval_report");
+}
