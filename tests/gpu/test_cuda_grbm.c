@@ -269,6 +269,151 @@ static void test_ssm_case(int d, int n, int B, int M)
     cu->free(thg), cu->free(zg), cu->free(vg);
 }
 
+/* ---- finite differences: the CUDA gradients against an independent double-precision loss ----
+ * The energy and the score-matching loss written out plainly in double (DESIGN.md section 2),
+ * differentiated by central differences with step h = 1e-5: truncation error ~h^2 times the
+ * third derivative (~1e-10) and cancellation ~1e-16/h (~1e-11), far below float rounding, so the
+ * float gradient's own rounding bound (the bounds above) is the tolerance. */
+
+/* E(z) of one example, theta in double */
+static double energy_double(const double *th, int d, int n, double beta, const double *z)
+{
+    double e = 0.0;
+    for (int i = 0; i < d; i++) {
+        double r = z[i] - th[i];
+        e += 0.5 * exp(-2.0 * th[d + i]) * r * r;
+    }
+    for (int j = 0; j < n; j++) {
+        double a = th[2 * d + (size_t)d * n + j];
+        for (int i = 0; i < d; i++)
+            a += th[2 * d + (size_t)i * n + j] * exp(-2.0 * th[d + i]) * z[i];
+        e -= softplus(beta * a);
+    }
+    return e;
+}
+
+/* mean over the B examples of J: the score s = -dE/dz and v^T (ds/dz) v in closed form */
+static double ssm_loss_double(const double *th, int d, int n, const float *z, int B, const float *v,
+                              int M, int vr)
+{
+    double *a = xmalloc((size_t)n * sizeof(double)), *s = xmalloc((size_t)d * sizeof(double));
+    double total = 0.0;
+    for (int c = 0; c < B; c++) {
+        const float *zc = z + (size_t)c * d;
+        for (int j = 0; j < n; j++) {
+            a[j] = th[2 * d + (size_t)d * n + j];
+            for (int i = 0; i < d; i++)
+                a[j] += th[2 * d + (size_t)i * n + j] * exp(-2.0 * th[d + i]) * zc[i];
+        }
+        double J = 0.0, s2 = 0.0;
+        for (int i = 0; i < d; i++) {
+            double wp = 0.0;
+            for (int j = 0; j < n; j++) wp += th[2 * d + (size_t)i * n + j] * sigmoid(a[j]);
+            s[i] = exp(-2.0 * th[d + i]) * (wp - (zc[i] - th[i]));
+            s2 += s[i] * s[i];
+        }
+        for (int m = 0; m < M; m++) {
+            const float *vm = v + ((size_t)c * M + m) * d;
+            double vhv = 0.0, vs = 0.0;
+            for (int i = 0; i < d; i++) {
+                vhv -= exp(-2.0 * th[d + i]) * vm[i] * vm[i];
+                vs += vm[i] * s[i];
+            }
+            for (int j = 0; j < n; j++) {
+                double u = 0.0, p = sigmoid(a[j]);
+                for (int i = 0; i < d; i++)
+                    u += th[2 * d + (size_t)i * n + j] * exp(-2.0 * th[d + i]) * vm[i];
+                vhv += p * (1.0 - p) * u * u;
+            }
+            J += (vhv + (vr ? 0.0 : 0.5 * vs * vs)) / M;
+        }
+        total += J + (vr ? 0.5 * s2 : 0.0);
+    }
+    free(a), free(s);
+    return total / B;
+}
+
+static void test_energy_fd(int d, int n, int B, float beta)
+{
+    float *th = random_theta(d, n, 1.0, 250);
+    float *z = chains_near_mean(th, d, B, 251);
+    const size_t size = evae_grbm_size(d, n), nz = (size_t)B * d;
+    double *thd = xmalloc(size * sizeof(double)), *zd = xmalloc((size_t)d * sizeof(double));
+    double *tol_E = xmalloc((size_t)B * sizeof(double)), *tol_G = xmalloc(nz * sizeof(double));
+    float *fd = xmalloc(nz * sizeof(float));
+    for (size_t k = 0; k < size; k++) thd[k] = th[k];
+    energy_tolerances(th, d, n, beta, z, B, tol_E, tol_G);
+    const double h = 1e-5;
+    for (int c = 0; c < B; c++)
+        for (int i = 0; i < d; i++) {
+            for (int l = 0; l < d; l++) zd[l] = z[(size_t)c * d + l];
+            zd[i] += h;
+            double ep = energy_double(thd, d, n, beta, zd);
+            zd[i] -= 2.0 * h;
+            double em = energy_double(thd, d, n, beta, zd);
+            double g = (ep - em) / (2.0 * h);
+            fd[(size_t)c * d + i] = (float)g;
+            tol_G[(size_t)c * d + i] += UR * fabs(g); /* the difference quotient rounded to float */
+        }
+    float *thg = put(cu, th, size), *zg = put(cu, z, nz);
+    for (int general = 0; general < 2; general++) {
+        evae_cuda_set_grbm_general(general);
+        float *Gg = poisoned(nz);
+        cu->grbm_energy(thg, d, n, beta, zg, B, NULL, Gg);
+        float *got = get(cu, Gg, nz);
+        char what[96];
+        snprintf(what, sizeof what, "grbm_energy dEdz d=%d n=%d vs finite differences %s", d, n,
+                 general ? "general" : "default path");
+        expect_close(what, got, fd, nz, tol_G, 0, 0);
+        free(got);
+        cu->free(Gg);
+    }
+    evae_cuda_set_grbm_general(0);
+    free(th), free(z), free(thd), free(zd), free(tol_E), free(tol_G), free(fd);
+    cu->free(thg), cu->free(zg);
+}
+
+static void test_ssm_fd(int d, int n, int B, int M)
+{
+    float *th = random_theta(d, n, 1.0, 350);
+    float *z = chains_near_mean(th, d, B, 351);
+    float *v = host_normal((size_t)B * M * d, 352, 1.0f, 0.0f);
+    const size_t size = evae_grbm_size(d, n), nz = (size_t)B * d, nv = nz * M;
+    double *thd = xmalloc(size * sizeof(double)), *tol = xmalloc(size * sizeof(double));
+    float *fd = xmalloc(size * sizeof(float));
+    float *thg = put(cu, th, size), *zg = put(cu, z, nz), *vg = put(cu, v, nv);
+    const double h = 1e-5;
+    for (int vr = 0; vr < 2; vr++) {
+        ssm_grad_tolerances(th, d, n, z, B, v, M, vr, tol);
+        for (size_t k = 0; k < size; k++) {
+            for (size_t l = 0; l < size; l++) thd[l] = th[l];
+            thd[k] += h;
+            double lp = ssm_loss_double(thd, d, n, z, B, v, M, vr);
+            thd[k] -= 2.0 * h;
+            double lm = ssm_loss_double(thd, d, n, z, B, v, M, vr);
+            double g = (lp - lm) / (2.0 * h);
+            fd[k] = (float)g;
+            tol[k] += UR * fabs(g);
+        }
+        for (int general = 0; general < 2; general++) {
+            evae_cuda_set_grbm_general(general);
+            float *Jg = poisoned((size_t)B), *gg = poisoned(size);
+            cu->grbm_ssm(thg, d, n, zg, B, vg, M, vr, Jg, gg);
+            float *got = get(cu, gg, size);
+            char what[128];
+            snprintf(what, sizeof what, "grbm_ssm grad d=%d n=%d M=%d %s vs finite differences %s",
+                     d, n, M, vr ? "variance-reduced" : "plain",
+                     general ? "general" : "default path");
+            expect_close(what, got, fd, size, tol, 0, 0);
+            free(got);
+            cu->free(Jg), cu->free(gg);
+        }
+    }
+    evae_cuda_set_grbm_general(0);
+    free(th), free(z), free(v), free(thd), free(tol), free(fd);
+    cu->free(thg), cu->free(zg), cu->free(vg);
+}
+
 /* ---- Langevin: the same chains on both backends ----
  * One step z' = z - eta dE/dz + sqrt(2 eta) xi rounds a few times (4 UR (|z| + eta |dE| +
  * sqrt(2 eta) |xi|)), inherits dE/dz's error (energy bound above, with the largest magnitudes
@@ -447,46 +592,62 @@ static int moments_outside(const char *what, const float *th, int d, int n, cons
     return bad;
 }
 
-static void test_sampler_moments(int d, int n, double wscale, uint64_t seed)
+/* Gibbs is exact once mixed: 200 sweeps from z = 0 suffice for these models (as on the CPU);
+ * the same check must also reject chains run at the wrong temperature. */
+static void gibbs_moments(const float *th, const float *thg, int d, int n, uint64_t seed,
+                          const char *path)
+{
+    const int C = 10000;
+    char what[96];
+    snprintf(what, sizeof what, "cuda gibbs d=%d n=%d %s", d, n, path);
+    float *zg = cu->alloc((size_t)C * d * sizeof(float)); /* z[C,d], all chains start at 0 */
+    cu->grbm_gibbs(thg, d, n, zg, C, 200, 1.0f, seed, 5);
+    float *z = get(cu, zg, (size_t)C * d);
+    CHECK(moments_outside(what, th, d, n, z, C, 0.0, 1) == 0, "%s: moments off", what);
+    free(z);
+    cu->free(zg);
+    zg = cu->alloc((size_t)C * d * sizeof(float));
+    cu->grbm_gibbs(thg, d, n, zg, C, 200, 0.8f, seed, 5);
+    z = get(cu, zg, (size_t)C * d);
+    CHECK(moments_outside(what, th, d, n, z, C, 0.0, 0) > 0,
+          "%s: the moment check cannot tell beta = 0.8 from 1", what);
+    free(z);
+    cu->free(zg);
+}
+
+/* Unadjusted Langevin has an O(eta) bias: eta L (L = max_i 1/sigma_i^2 >= the Hessian's norm)
+ * is allowed in units of sd for the means and of the variance for covariances (twice the
+ * Gaussian's eta L / 2 excess variance). 1500 steps of 0.02 (time 30) mix the models used here,
+ * the ones the CPU sampler test uses. */
+static void langevin_moments(const float *th, const float *thg, int d, int n, uint64_t seed,
+                             const char *path)
+{
+    const int C = 4000;
+    const float eta = 0.02f;
+    double L = 0.0;
+    for (int i = 0; i < d; i++) L = fmax(L, exp(-2.0 * th[d + i]));
+    char what[96];
+    snprintf(what, sizeof what, "cuda langevin d=%d n=%d %s", d, n, path);
+    float *zg = cu->alloc((size_t)C * d * sizeof(float)); /* z[C,d], all chains start at 0 */
+    cu->grbm_langevin(thg, d, n, zg, C, 1500, eta, seed, 9);
+    float *z = get(cu, zg, (size_t)C * d);
+    CHECK(moments_outside(what, th, d, n, z, C, eta * L, 1) == 0, "%s: moments off", what);
+    free(z);
+    cu->free(zg);
+}
+
+/* the CUDA samplers on both paths against the exact moments of a multimodal GRBM */
+static void test_sampler_moments(int d, int n, double wscale, uint64_t seed, int gibbs,
+                                 int langevin)
 {
     float th[2 * 4 + 4 * 6 + 6];
     multimodal_theta(th, d, n, wscale, seed);
-    const size_t size = evae_grbm_size(d, n);
-    float *thg = put(cu, th, size);
-    double L = 0.0;
-    for (int i = 0; i < d; i++) L = fmax(L, exp(-2.0 * th[d + i]));
+    float *thg = put(cu, th, evae_grbm_size(d, n));
     for (int general = 0; general < 2; general++) {
         evae_cuda_set_grbm_general(general);
-        char what[96];
-        /* Gibbs: exact once mixed (200 sweeps suffice for these models, as on the CPU) */
-        const int C = 10000;
-        float *zg = cu->alloc((size_t)C * d * sizeof(float)); /* all chains start at 0 */
-        cu->grbm_gibbs(thg, d, n, zg, C, 200, 1.0f, seed, 5);
-        float *z = get(cu, zg, (size_t)C * d);
-        snprintf(what, sizeof what, "cuda gibbs d=%d n=%d %s", d, n, general ? "general" : "shared");
-        CHECK(moments_outside(what, th, d, n, z, C, 0.0, 1) == 0, "%s: moments off", what);
-        free(z);
-        /* the check can tell the wrong temperature */
-        cu->free(zg);
-        zg = cu->alloc((size_t)C * d * sizeof(float));
-        cu->grbm_gibbs(thg, d, n, zg, C, 200, 0.8f, seed, 5);
-        z = get(cu, zg, (size_t)C * d);
-        CHECK(moments_outside(what, th, d, n, z, C, 0.0, 0) > 0,
-              "%s: the moment check cannot tell beta = 0.8 from 1", what);
-        free(z);
-        cu->free(zg);
-        /* Langevin: unadjusted, O(eta) bias; eta L allowed in units of sd and variance (twice
-         * the Gaussian's eta L / 2 excess variance); 1500 steps of 0.02 (time 30) mix */
-        const int CL = 4000;
-        const float eta = 0.02f;
-        zg = cu->alloc((size_t)CL * d * sizeof(float));
-        cu->grbm_langevin(thg, d, n, zg, CL, 1500, eta, seed, 9);
-        z = get(cu, zg, (size_t)CL * d);
-        snprintf(what, sizeof what, "cuda langevin d=%d n=%d %s", d, n,
-                 general ? "general" : "shared");
-        CHECK(moments_outside(what, th, d, n, z, CL, eta * L, 1) == 0, "%s: moments off", what);
-        free(z);
-        cu->free(zg);
+        const char *path = general ? "general" : "shared";
+        if (gibbs) gibbs_moments(th, thg, d, n, seed, path);
+        if (langevin) langevin_moments(th, thg, d, n, seed, path);
     }
     evae_cuda_set_grbm_general(0);
     cu->free(thg);
@@ -504,6 +665,9 @@ int main(void)
     test_energy_case(7, 5, 37, 0.6f);
     test_energy_case(64, 128, 300, 1.0f);
     test_energy_case(512, 128, 40, 0.6f);
+
+    test_energy_fd(7, 5, 9, 0.7f);
+    test_ssm_fd(6, 4, 11, 3);
 
     test_ssm_case(7, 5, 37, 3);
     test_ssm_case(64, 128, 96, 2);
@@ -525,8 +689,9 @@ int main(void)
     if (sanitizer && sanitizer[0] && strcmp(sanitizer, "0") != 0) {
         printf("test_cuda_grbm: moment checks left out under the sanitizer\n");
     } else {
-        test_sampler_moments(3, 5, 1.2, 5);
-        test_sampler_moments(4, 6, 1.0, 3);
+        test_sampler_moments(3, 5, 1.2, 5, 1, 1);
+        test_sampler_moments(4, 6, 1.0, 3, 1, 0);
+        test_sampler_moments(2, 3, 1.5, 1, 0, 1);
     }
     return check_report("test_cuda_grbm");
 }
