@@ -122,6 +122,11 @@ static cJSON *build_json(const evae_eval_report *r)
         cJSON_AddItemToObject(lo, "run_values",
                               cJSON_CreateDoubleArray(lz->run_log_z, lz->runs));
         cJSON_AddNumberToObject(lo, "ess", lz->ess);
+        /* delta method on the pooled weights: sd(w)/(sqrt(N) mean(w)) = sqrt(1/ESS - 1/N); blind
+         * to weights the chains never drew, so the run spread is the primary error */
+        int total = o->chains * lz->runs;
+        cJSON_AddNumberToObject(lo, "std_err_from_ess",
+                                sqrt(fmax(0.0, 1.0 / lz->ess - 1.0 / total)));
         cJSON_AddNumberToObject(lo, "log_z0", lz->log_z0);
         cJSON *s = cJSON_AddObjectToObject(lo, "settings");
         cJSON_AddNumberToObject(s, "chains", o->chains);
@@ -147,7 +152,10 @@ static cJSON *build_json(const evae_eval_report *r)
         "importance sampling: -[ln mean_k exp(ln p(x|z_k) - E(z_k) - ln q(z_k|x)) - log Z], "
         "z_k ~ q(z|x)",
         &is->ln_p, bpd,
-        "the headline number; std_err is over test examples, log_z_std_err adds through log Z");
+        "the headline number. std_err is over test examples; log_z_std_err adds through log Z. "
+        "ln of a mean of K unbiased weights is a stochastic lower bound on ln p(x) + log Z, and "
+        "AIS's log Z one on log Z, so their difference is an estimate without a guaranteed "
+        "direction");
     cJSON_AddNumberToObject(o, "log_z_std_err", lz->exact ? 0.0 : lz->std_err);
     cJSON_AddNumberToObject(o, "std_err_total",
                             sqrt(is->ln_p.std_err * is->ln_p.std_err +
