@@ -165,15 +165,23 @@ run_step train-mnist train_mnist
 run_step benchmarks run_benches
 
 # ---- report ----
+# smi FIELD: one nvidia-smi --query-gpu field of the first card, or "unknown"
+smi() {
+    local v
+    v=$(nvidia-smi --query-gpu="$1" --format=csv,noheader 2>/dev/null | head -n 1)
+    echo "${v:-unknown}"
+}
+CUDA_DRIVER=$(nvidia-smi 2>/dev/null | sed -n 's/.*CUDA Version: *\([0-9.]*\).*/\1/p' | head -n 1)
+CUDA_TOOLKIT=unknown
+[ -n "$NVCC" ] && CUDA_TOOLKIT=$("$NVCC" --version | sed -n 's/.*release \([0-9.]*\).*/\1/p')
 REPORT="$OUT/report.md"
 {
     echo "# GPU check $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
     echo
     echo "- commit: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" diff --quiet 2>/dev/null || echo ' (with local changes)')"
-    echo "- card: $(nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null | head -1 || echo unknown)"
-    echo "- driver: $(nvidia-smi --query-gpu=driver_version --format=csv,noheader 2>/dev/null | head -1 || echo unknown)"
-    echo "- CUDA (driver): $(nvidia-smi 2>/dev/null | sed -n 's/.*CUDA Version: *\([0-9.]*\).*/\1/p' | head -1)"
-    echo "- CUDA toolkit: $([ -n "$NVCC" ] && "$NVCC" --version | sed -n 's/.*release \([0-9.]*\).*/\1/p' || echo 'not found')"
+    echo "- card: $(smi name), $(smi memory.total)"
+    echo "- driver: $(smi driver_version) (supports CUDA ${CUDA_DRIVER:-unknown})"
+    echo "- CUDA toolkit: $CUDA_TOOLKIT"
     echo "- host: $(uname -srm), $JOBS cores"
     echo
     echo "## Steps"
