@@ -8,8 +8,10 @@
  * algorithms every run), and cached. The first heuristic candidate is taken that
  *  - runs in FP32 FMA math (CUDNN_FMA_MATH, no TF32: results comparable with the CPU within float
  *    rounding) unless EVAE_ALLOW_TF32=1,
- *  - is deterministic when evae_cuda_set_conv_deterministic(1) or EVAE_CUDNN_DETERMINISTIC=1
- *    (bitwise repeatable backward passes; some backward algorithms accumulate with atomics),
+ *  - is deterministic (bitwise repeatable backward passes: some backward algorithms accumulate
+ *    with atomics), unless EVAE_CUDNN_DETERMINISTIC=0 or evae_cuda_set_conv_deterministic(0)
+ *    allows any; deterministic is the default because a resumed run must continue exactly
+ *    (DESIGN.md section 5) and every other CUDA op is deterministic already,
  *  - needs at most CONV_WORKSPACE_LIMIT bytes of workspace (taken from the shared scratch).
  * evae_cuda_conv_algorithms() lists the choices for the run manifest. */
 #if !__has_include(<cudnn.h>)
@@ -51,7 +53,7 @@ struct conv_plan {
 static struct {
     cudnnHandle_t handle;
     int ready;
-    int deterministic; /* -1: not set yet, read EVAE_CUDNN_DETERMINISTIC */
+    int deterministic; /* -1: not set yet, read EVAE_CUDNN_DETERMINISTIC (default 1) */
     conv_plan **plans;
     int count, cap;
     char *text;
@@ -66,7 +68,7 @@ static void conv_ready(void)
     CUDNN_CHECK(cudnnSetStream(conv.handle, cuda_ctx.stream));
     if (conv.deterministic < 0) {
         const char *v = getenv("EVAE_CUDNN_DETERMINISTIC");
-        conv.deterministic = v && v[0] && strcmp(v, "0") != 0;
+        conv.deterministic = !(v && strcmp(v, "0") == 0);
     }
     conv.ready = 1;
 }

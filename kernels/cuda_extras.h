@@ -17,9 +17,10 @@ extern "C" {
  * each call; "" when no convolution ran). */
 const char *evae_cuda_conv_algorithms(void);
 
-/* Restrict cuDNN to deterministic algorithms (bitwise repeatable backward passes) when on != 0.
- * Also set by the environment variable EVAE_CUDNN_DETERMINISTIC=1 (read at the first
- * convolution). Changing it drops the algorithms chosen so far; they are chosen again on use. */
+/* Restrict cuDNN to deterministic algorithms (bitwise repeatable backward passes) when on != 0,
+ * the default; on = 0 lets cuDNN's heuristics pick any algorithm (some accumulate with atomics).
+ * The environment variable EVAE_CUDNN_DETERMINISTIC=0 sets the same before the first
+ * convolution. Changing it drops the algorithms chosen so far; they are chosen again on use. */
 void evae_cuda_set_conv_deterministic(int on);
 
 /* Make the GRBM ops take their general path (cuBLAS products + fused elementwise kernels) even
