@@ -80,7 +80,7 @@ __global__ void channel_bias_act_kernel(float *y, const float *b, int N, int C, 
     GRID_STRIDE(k, (size_t)N * C * HW)
     {
         float v = y[k] + b[(k / (size_t)HW) % (size_t)C];
-        y[k] = relu ? (v > 0.0f ? v : 0.0f) : v;
+        y[k] = relu && v < 0.0f ? 0.0f : v; /* NaN propagates, as on the CPU */
     }
 }
 

@@ -219,7 +219,7 @@ void cpu_channel_bias_act(float *y, const float *b, int N, int C, int HW, int re
             if (relu)
                 for (int i = 0; i < HW; i++) {
                     float v = row[i] + bc;
-                    row[i] = v > 0.0f ? v : 0.0f;
+                    row[i] = v < 0.0f ? 0.0f : v; /* NaN propagates */
                 }
             else
                 for (int i = 0; i < HW; i++) row[i] += bc;

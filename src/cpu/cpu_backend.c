@@ -30,7 +30,8 @@ static void cpu_gemm(int trans_a, int trans_b, int m, int n, int k, float alpha,
 
 static void cpu_col_sum(float *out, const float *x, int rows, int cols, float beta)
 {
-    for (int j = 0; j < cols; j++) out[j] *= beta;
+    /* beta = 0 overwrites without reading out (BLAS convention: NaN * 0 would stay NaN) */
+    for (int j = 0; j < cols; j++) out[j] = beta == 0.0f ? 0.0f : beta * out[j];
     for (int r = 0; r < rows; r++) {
         const float *row = x + (size_t)r * cols;
         for (int j = 0; j < cols; j++) out[j] += row[j];
