@@ -122,6 +122,25 @@ train_mnist() {
         run.dir="$OUT/run-mnist"
 }
 
+# CIFAR-10 briefly: the 5,000-image sample when it was carried to the machine (gpu_data/ is
+# ignored by git and travels with `carry`), else the 600 images in the repository
+train_cifar() {
+    local dir=data/cifar10-mini
+    [ -f gpu_data/cifar10-sample/test_batch.bin ] && dir=gpu_data/cifar10-sample
+    "./$BUILD/evae" train experiments/cifar10.ini device=cuda data.dir="$dir" train.epochs=5 \
+        run.dir="$OUT/run-cifar10"
+}
+
+# the evaluator on both runs, with settings small enough for a few minutes
+eval_runs() {
+    local rc=0
+    for r in run-mnist run-cifar10; do
+        [ -d "$OUT/$r" ] || { echo "$OUT/$r missing"; rc=1; continue; }
+        "./$BUILD/evae" eval "$OUT/$r" device=cuda eval.k=100 || rc=1
+    done
+    return "$rc"
+}
+
 # every bench/bench_*.c program, on the GPU, results under OUT_DIR/bench
 run_benches() {
     local rc=0 found=0
@@ -162,6 +181,8 @@ run_step ctest run_ctest
 run_step memcheck sanitize memcheck
 run_step racecheck sanitize racecheck
 run_step train-mnist train_mnist
+run_step train-cifar10 train_cifar
+run_step eval eval_runs
 run_step benchmarks run_benches
 
 # ---- report ----

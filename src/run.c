@@ -16,6 +16,9 @@
 #include "evae/checkpoint.h"
 #include "evae/logit.h"
 #include "evae/util.h"
+#ifdef EVAE_HAVE_CUDA
+#include "cuda_extras.h"
+#endif
 
 #ifndef EVAE_SOURCE_DIR
 #define EVAE_SOURCE_DIR "."
@@ -97,6 +100,12 @@ int evae_write_manifest(const char *dir, const evae_config *cfg, int argc, char 
     const evae_backend *be = evae_backend_by_name(cfg->device);
     if (be) cJSON_AddStringToObject(j, "backend", be->name);
     if (be && be->describe) cJSON_AddStringToObject(lib, "device", be->describe());
+#ifdef EVAE_HAVE_CUDA
+    /* chosen once per convolution shape, on first use: the trainer rewrites the manifest after
+     * its first epoch so that they are recorded */
+    if (be && strcmp(be->name, "cuda") == 0 && evae_cuda_conv_algorithms()[0])
+        cJSON_AddStringToObject(j, "cudnn_algorithms", evae_cuda_conv_algorithms());
+#endif
     char *text = cJSON_Print(j);
     cJSON_Delete(j);
     char path[4096];

@@ -153,6 +153,7 @@ int evae_train(evae_config *cfg, const char *resume_dir, int argc, char **argv)
            train.n, cfg->data.dataset, heldout.n, heldout_name, be->name, (long)m.n_params,
            m.n_theta);
 
+    const int start_epoch = st.epoch;
     for (int epoch = st.epoch; epoch < cfg->train.epochs && !rc; epoch++) {
         double t0 = evae_now();
         evae_shuffle(perm, train.n, seed, (uint64_t)epoch);
@@ -258,6 +259,9 @@ int evae_train(evae_config *cfg, const char *resume_dir, int argc, char **argv)
         cJSON_AddNumberToObject(o, "epoch_time_s", t_epoch);
         cJSON_AddNumberToObject(o, "wall_time_s", evae_now() - t_run);
         rc = rc || evae_metrics_append(metrics, o);
+        /* again after the first epoch: by now the device has chosen its convolution algorithms */
+        if (epoch == start_epoch && m.shape.arch == EVAE_ARCH_CONV)
+            rc = rc || evae_write_manifest(dir, cfg, argc, argv);
         char ssm[48] = "";
         if (shape.prior_grbm) snprintf(ssm, sizeof ssm, ", SSM %.3f", tr_J);
         printf("epoch %d/%d  train %s %.2f (recon %.2f%s)  %s %s %.2f  %.0f ex/s  %.2fs\n",
