@@ -272,8 +272,18 @@ static inline void bench_upload(bench_arena *a, int i, const void *host)
 /* ------------------------------------------------------------------------------------------ */
 /* the machine's measured floor */
 
+/* CPU seconds of this process, all threads: unlike the wall clock, barely moved by other work on
+ * a shared machine (the CPU floor ratio is reported both ways) */
+static inline double bench_cpu_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 typedef struct bench_machine {
     double gemm_gflops; /* sgemm, square, through the backend's gemm */
+    double gemm_gflops_cpu; /* the same per CPU second of this process (CPU backend) */
     int gemm_n;
     double copy_gbs;    /* bytes read + written per second by the backend's copy */
     size_t copy_bytes;
@@ -315,6 +325,7 @@ static inline void bench_axpy1_call(void *p, int set)
 
 static inline void bench_measure_machine(const bench_device *dev, bench_machine *m)
 {
+    memset(m, 0, sizeof *m);
     const evae_backend *be = dev->be;
     bench_budget bud = {1.0, 5, 50, 2};
     /* matrix products: large enough to run at the library's peak */
@@ -328,6 +339,11 @@ static inline void bench_measure_machine(const bench_device *dev, bench_machine 
     bench_stats st = bench_run(dev, bench_gemm_call, &g, 1, &bud);
     m->gemm_n = g.n;
     m->gemm_gflops = 2.0 * (double)nn * g.n / st.median * 1e-9;
+    if (!dev->cuda) {
+        double c0 = bench_cpu_seconds();
+        for (int r = 0; r < 5; r++) bench_gemm_call(&g, 0);
+        m->gemm_gflops_cpu = 5 * 2.0 * (double)nn * g.n / (bench_cpu_seconds() - c0) * 1e-9;
+    }
     be->free(g.A);
     be->free(g.B);
     be->free(g.C);
@@ -367,6 +383,7 @@ static inline void bench_machine_json(cJSON *root, const bench_device *dev, cons
     cJSON_AddNumberToObject(o, "cache_bytes", (double)dev->cache_bytes);
     cJSON_AddNumberToObject(o, "sgemm_gflops", m->gemm_gflops);
     cJSON_AddNumberToObject(o, "sgemm_n", m->gemm_n);
+    if (!dev->cuda) cJSON_AddNumberToObject(o, "sgemm_gflops_per_cpu_s", m->gemm_gflops_cpu);
     cJSON_AddNumberToObject(o, "copy_gbs", m->copy_gbs);
     cJSON_AddNumberToObject(o, "copy_bytes", (double)m->copy_bytes);
     cJSON_AddNumberToObject(o, "launch_us", m->launch_s * 1e6);

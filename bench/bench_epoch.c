@@ -27,6 +27,7 @@
 #include "evae/objective.h"
 #include "evae/philox.h"
 #include "evae/run.h"
+#include "evae/safetensors.h"
 
 #ifndef EVAE_SOURCE_DIR
 #define EVAE_SOURCE_DIR "."
@@ -245,17 +246,102 @@ static int cmp_shape_time(const void *a, const void *b)
     return (x < y) - (x > y);
 }
 
+/* One step of the trainer's code on batch [0, B) of a fresh model, written as safetensors for
+ * bench/pytorch/check_match.py: the parameters, the model input, the noise (eps, v), and what
+ * evae computed from them (ALB and SSM per example, both gradients), so the PyTorch model can be
+ * checked against evae on identical numbers. */
+typedef struct dump_item {
+    const char *name;
+    const float *dev; /* backend memory */
+    int ndim;
+    int64_t shape[3];
+} dump_item;
+
+static int dump_step(trainer *t, int B, const char *path)
+{
+    evae_model *m = &t->m;
+    evae_workspace *w = &t->w;
+    const evae_backend *be = m->be;
+    const evae_config *cfg = &t->cfg;
+    const uint64_t seed = (uint64_t)cfg->train.seed;
+    const int d = m->d, D = m->x_dim, M = w->projections;
+    if (B > t->cap) B = t->cap;
+    /* GRBM parameters away from their initialization (W = 0.01 N(0,1), the rest 0), where the
+     * coupling terms of the energy and of the score matching loss would be too small to notice
+     * a difference in them */
+    float *th = evae_xcalloc(m->n_theta, sizeof(float)); /* [n_theta] host */
+    for (size_t i = 0; i < m->n_theta; i++) {
+        float g = evae_normal_at(seed, 12345, i);
+        th[i] = i < 2 * (size_t)d ? 0.3f * g : (i < 2 * (size_t)d + (size_t)d * m->n ? 0.2f * g : 0.5f * g);
+    }
+    be->upload(m->theta, th, m->n_theta * sizeof(float));
+    free(th);
+    for (int i = 0; i < B; i++) t->perm[i] = i;
+    be->upload(t->idx_dev, t->perm, (size_t)B * sizeof(int));
+    be->gather_rows(w->p, t->train_dev, t->idx_dev, B, D);
+    evae_prepare_input(m, w, B, seed, evae_stream(EVAE_STREAM_BINARIZE, 0));
+    float scale = m->laplace_scale;
+    evae_alb_forward(m, w, B, seed, evae_stream(EVAE_STREAM_REPARAM, 0),
+                     m->decoder == EVAE_DEC_LAPLACE ? &scale : NULL);
+    evae_alb_backward(m, w, B);
+    evae_ssm_step(m, w, B, strcmp(cfg->ssm.distribution, "rademacher") == 0,
+                  cfg->ssm.variance_reduced, seed, evae_stream(EVAE_STREAM_PROJECTIONS, 0));
+    dump_item items[] = {
+        {"params", m->params, 1, {(int64_t)m->n_params}},
+        {"theta", m->theta, 1, {(int64_t)m->n_theta}},
+        {"x", evae_ws_x(w), 2, {B, D}},
+        {"eps", w->eps, 2, {B, d}},
+        {"v", w->v, 3, {B, M, d}},
+        {"z", evae_ws_z(w), 2, {B, d}},
+        {"ll", w->ll, 1, {B}},
+        {"E", w->E, 1, {B}},
+        {"alb", w->alb, 1, {B}},
+        {"J", w->J, 1, {B}},
+        {"grads", m->grads, 1, {(int64_t)m->n_params}},
+        {"theta_grad", m->theta_grad, 1, {(int64_t)m->n_theta}},
+    };
+    enum { N_ITEMS = sizeof items / sizeof *items };
+    evae_st_tensor ts[N_ITEMS];
+    float *host[N_ITEMS];
+    for (int i = 0; i < N_ITEMS; i++) {
+        size_t count = 1;
+        for (int k = 0; k < items[i].ndim; k++) count *= (size_t)items[i].shape[k];
+        host[i] = evae_xcalloc(count, sizeof(float));
+        be->download(host[i], items[i].dev, count * sizeof(float));
+        memset(&ts[i], 0, sizeof ts[i]);
+        snprintf(ts[i].name, sizeof ts[i].name, "%s", items[i].name);
+        snprintf(ts[i].dtype, sizeof ts[i].dtype, "F32");
+        ts[i].ndim = items[i].ndim;
+        memcpy(ts[i].shape, items[i].shape, sizeof ts[i].shape);
+        ts[i].data = host[i];
+        ts[i].nbytes = count * sizeof(float);
+    }
+    char scale_text[64], vr_text[8], proj_text[32];
+    snprintf(scale_text, sizeof scale_text, "%.9g", scale);
+    snprintf(vr_text, sizeof vr_text, "%d", cfg->ssm.variance_reduced);
+    snprintf(proj_text, sizeof proj_text, "%s", cfg->ssm.distribution);
+    const char *keys[] = {"dataset", "laplace_scale", "variance_reduced", "distribution"};
+    const char *vals[] = {cfg->data.dataset, scale_text, vr_text, proj_text};
+    int rc = evae_st_write(path, ts, N_ITEMS, keys, vals, 4);
+    for (int i = 0; i < N_ITEMS; i++) free(host[i]);
+    if (!rc) printf("wrote %s: one step of %d examples\n", path, B);
+    return rc;
+}
+
 static void usage(FILE *f)
 {
     fprintf(f, "usage: bench_epoch --dataset mnist|cifar10 [--device cpu|cuda|auto] "
                "[--examples N] [--epochs E] [--warmup-steps S] [--profile-steps P] "
-               "[--data DIR] [--json FILE] [--md FILE]\n");
+               "[--data DIR] [--json FILE] [--md FILE]\n"
+               "       bench_epoch --dataset D --dump-step FILE [--dump-batch B] [--device ...]\n"
+               "         (one step's inputs, noise and results for bench/pytorch/check_match.py)\n");
 }
 
 int main(int argc, char **argv)
 {
     const char *device = "auto", *dataset = NULL, *data_dir = NULL;
-    const char *json_path = NULL, *md_path = NULL;
+    const char *json_path = NULL, *md_path = NULL, *dump_path = NULL;
+    long dump_batch = 64;
     long examples = 0, epochs = 0, warmup = -1, profile_steps = -1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -275,6 +361,8 @@ int main(int argc, char **argv)
         else if (strcmp(a, "--data") == 0) data_dir = v;
         else if (strcmp(a, "--json") == 0) json_path = v;
         else if (strcmp(a, "--md") == 0) md_path = v;
+        else if (strcmp(a, "--dump-step") == 0) dump_path = v;
+        else if (strcmp(a, "--dump-batch") == 0) bad = bench_parse_int(a, v, 1, 100000, &dump_batch);
         else if (strcmp(a, "--examples") == 0) bad = bench_parse_int(a, v, 1, 10000000, &examples);
         else if (strcmp(a, "--epochs") == 0) bad = bench_parse_int(a, v, 1, 1000, &epochs);
         else if (strcmp(a, "--warmup-steps") == 0) bad = bench_parse_int(a, v, 0, 100000, &warmup);
@@ -299,6 +387,14 @@ int main(int argc, char **argv)
     if (epochs == 0) epochs = dev.cuda ? 5 : 1;
     if (warmup < 0) warmup = dev.cuda ? 20 : 3;
     if (profile_steps < 0) profile_steps = dev.cuda ? 50 : 20;
+    if (dump_path) {
+        trainer t;
+        int rc = trainer_create(&t, &dev, dataset, data_dir, (int)(examples < 4096 ? examples : 4096));
+        if (!rc) rc = dump_step(&t, (int)dump_batch, dump_path);
+        if (!rc) trainer_free(&t);
+        bench_device_close(&dev);
+        return rc;
+    }
 
     bench_machine mach;
     bench_measure_machine(&dev, &mach);
@@ -319,9 +415,13 @@ int main(int argc, char **argv)
     /* warm-up: the first steps allocate, fault pages in, pick cuBLAS/cuDNN algorithms */
     if (warmup > 0) run_epoch(&t, 1000, (int)warmup);
     double *times = evae_xcalloc((size_t)epochs, sizeof(double));
+    double *cpu_times = evae_xcalloc((size_t)epochs, sizeof(double));
     for (int e = 0; e < epochs; e++) {
+        double c0 = bench_cpu_seconds();
         times[e] = run_epoch(&t, e, 0);
-        printf("epoch %d: %.3f s, %.0f examples/s\n", e + 1, times[e], t.n / times[e]);
+        cpu_times[e] = bench_cpu_seconds() - c0;
+        printf("epoch %d: %.3f s, %.0f examples/s (%.3f CPU s)\n", e + 1, times[e],
+               t.n / times[e], cpu_times[e]);
         fflush(stdout);
     }
     double *sorted = evae_xcalloc((size_t)epochs, sizeof(double));
@@ -330,10 +430,18 @@ int main(int argc, char **argv)
     double epoch_s = epochs % 2 ? sorted[epochs / 2]
                                 : 0.5 * (sorted[epochs / 2 - 1] + sorted[epochs / 2]);
     double floor_s = flops / (mach.gemm_gflops * 1e9);
+    /* the same ratio in CPU seconds (the host's work; on a GPU this is the launching thread) */
+    qsort(cpu_times, (size_t)epochs, sizeof(double), bench_cmp_double);
+    double epoch_cpu_s = epochs % 2 ? cpu_times[epochs / 2]
+                                    : 0.5 * (cpu_times[epochs / 2 - 1] + cpu_times[epochs / 2]);
+    double floor_cpu_s = dev.cuda ? 0.0 : flops / (mach.gemm_gflops_cpu * 1e9);
     printf("epoch (median of %ld): %.3f s = %.0f examples/s; floor %.3f s (%.1f GFLOP at %.1f "
            "GFLOP/s): %.2fx the floor\n",
            epochs, epoch_s, t.n / epoch_s, floor_s, flops * 1e-9, mach.gemm_gflops,
            epoch_s / floor_s);
+    if (!dev.cuda)
+        printf("in CPU seconds: epoch %.3f, floor %.3f (%.1f GFLOP per CPU second): %.2fx\n",
+               epoch_cpu_s, floor_cpu_s, mach.gemm_gflops_cpu, epoch_cpu_s / floor_cpu_s);
 
     /* profile pass: the same steps through the timed backend */
     int psteps = (int)(profile_steps < t.steps ? profile_steps : t.steps);
@@ -367,6 +475,11 @@ int main(int argc, char **argv)
     cJSON_AddNumberToObject(o, "product_flops", flops);
     cJSON_AddNumberToObject(o, "floor_s", floor_s);
     cJSON_AddNumberToObject(o, "x_floor", epoch_s / floor_s);
+    if (!dev.cuda) {
+        cJSON_AddNumberToObject(o, "epoch_cpu_s", epoch_cpu_s);
+        cJSON_AddNumberToObject(o, "floor_cpu_s", floor_cpu_s);
+        cJSON_AddNumberToObject(o, "x_floor_cpu", epoch_cpu_s / floor_cpu_s);
+    }
 
     double prof_total = 0.0, prod_s = 0.0, prod_flops = 0.0;
     cJSON *pj = cJSON_AddObjectToObject(root, "profile");
@@ -455,6 +568,11 @@ int main(int argc, char **argv)
                     "|\n|---|---:|---:|---:|---:|---:|\n");
         fprintf(md, "| %s | %.0f | %.1f | %.1f | %.1f | %.2f |\n\n", dev.be->name, t.n / epoch_s,
                 epoch_s * 1e3, flops * 1e-9, floor_s * 1e3, epoch_s / floor_s);
+        if (!dev.cuda)
+            fprintf(md, "In CPU seconds of the process (robust to other work on a shared "
+                        "machine): epoch %.2f s, floor %.2f s at %.1f GFLOP per CPU second: "
+                        "%.2fx.\n\n",
+                    epoch_cpu_s, floor_cpu_s, mach.gemm_gflops_cpu, epoch_cpu_s / floor_cpu_s);
         if (psteps > 0) {
             fprintf(md, "Where the time goes (%d steps through a timed backend%s, scaled to one "
                         "epoch):\n\n",
@@ -494,6 +612,7 @@ int main(int argc, char **argv)
     if (json_path) rc |= bench_write_json(json_path, root);
     cJSON_Delete(root);
     free(times);
+    free(cpu_times);
     free(sorted);
     trainer_free(&t);
     bench_device_close(&dev);

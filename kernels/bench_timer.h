@@ -1,6 +1,6 @@
 /* Device-side timing for the benchmarks (bench/): CUDA events recorded on the backend's stream,
  * so a measured interval covers exactly the work queued between start and stop, plus the facts of
- * the card the benchmarks need to size their inputs. A C API so bench/*.c stays plain C; present
+ * the card the benchmarks need to size their inputs. A C API so the benchmarks stay plain C; present
  * only when the project is built with CUDA (EVAE_HAVE_CUDA), to be called after
  * evae_cuda_backend() returned a table. */
 #ifndef EVAE_BENCH_TIMER_H

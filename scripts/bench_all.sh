@@ -4,11 +4,14 @@
 #   - bench_kernels: every backend op against the floor of the measured sgemm rate and bandwidth;
 #   - bench_epoch: whole MNIST and CIFAR-10 epochs, their floor and where the time goes;
 #   - bench/pytorch/vae_bench.py: the same models in PyTorch, eager and compiled, same device;
+#   - check_match.py: the PyTorch model recomputes one evae step (same parameters, input, noise);
 #   - one epoch through `evae train` itself, as a cross-check of the epoch benchmark.
 # The device is cuda when this build has a usable CUDA backend, the CPU otherwise.
 #
 # usage: scripts/bench_all.sh OUT_DIR
 # environment: BUILD_DIR (default build), DEVICE (auto|cpu|cuda), PYTHON (default python3),
+#              MNIST_N / CIFAR_N (examples per epoch; default 60000 / 50000, CIFAR 10240 on a CPU),
+#              THREADS (CPU: threads of OpenBLAS and of PyTorch; default all cores),
 #              QUICK=1 (shorter runs: paper sizes only, fewer examples; for a smoke test)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,11 +31,16 @@ for prog in bench_kernels bench_epoch evae; do
   fi
 done
 DEV=$("$BUILD_DIR/bench_kernels" --device "${DEVICE:-auto}" --which-device)
+THREADS=${THREADS:-$(nproc)}
+export OPENBLAS_NUM_THREADS=$THREADS
 echo "bench_all: device $DEV, results in $OUT"
 
 kernel_args=()
-mnist_n=60000
-cifar_n=50000
+mnist_n=${MNIST_N:-60000}
+# a whole CIFAR-10 epoch takes minutes per program on a CPU: there 10 batches stand for it
+# (every program times the same examples, so the ratios hold)
+cifar_n=${CIFAR_N:-50000}
+[ "$DEV" = cpu ] && [ -z "${CIFAR_N:-}" ] && cifar_n=10240
 if [ "$QUICK" = 1 ]; then
   kernel_args=(--sizes paper --budget 0.05)
   mnist_n=10240
@@ -55,11 +63,23 @@ for ds in mnist cifar10; do
     echo "this PyTorch sees no CUDA device" > "$OUT/pytorch_${ds}_$DEV.skip"
   else
     threads=()
-    [ "$DEV" = cpu ] && threads=(--threads "$(nproc)")
+    [ "$DEV" = cpu ] && threads=(--threads "$THREADS")
     if ! "$PYTHON" bench/pytorch/vae_bench.py --dataset "$ds" --device "$DEV" --examples "$n" \
         "${threads[@]}" --json "$OUT/pytorch_${ds}_$DEV.json" 2>&1 | tee "$OUT/pytorch_${ds}_$DEV.txt"; then
       echo "vae_bench.py failed (see pytorch_${ds}_$DEV.txt)" > "$OUT/pytorch_${ds}_$DEV.skip"
     fi
+  fi
+done
+
+# the PyTorch model is evae's: one step computed by evae's code on this device, recomputed by the
+# PyTorch model from the same parameters, input and noise
+for ds in mnist cifar10; do
+  if "$PYTHON" -c "import torch" 2>/dev/null &&
+      "$BUILD_DIR/bench_epoch" --dataset "$ds" --device "$DEV" --dump-batch 32 \
+        --dump-step "$OUT/step_$ds.safetensors" > /dev/null; then
+    "$PYTHON" bench/pytorch/check_match.py "$OUT/step_$ds.safetensors" \
+      --json "$OUT/match_$ds.json" || echo "bench_all: the PyTorch $ds model does NOT match evae" >&2
+    rm -f "$OUT/step_$ds.safetensors"
   fi
 done
 

@@ -15,8 +15,12 @@ Same architecture (DESIGN.md section 3), same objective (section 2), same step a
 The data set stays on the device; each epoch draws a permutation there and gathers batches by
 index, like evae's gather_rows.
 
-Modes: "eager" and "compile" (torch.compile of the ALB loss, the SSM loss and the Adam steps;
-a part that fails to compile falls back to eager and the JSON says which).
+Modes: "eager" (the score matching Hessian term by a second backward pass, create_graph=True)
+and "compile" (torch.compile of the ALB loss, the SSM loss and the Adam steps; since
+aot_autograd cannot compile a double backward, the compiled SSM loss takes the Hessian-vector
+product as torch.func.jvp of torch.func.grad, the same quantity; a part that fails to compile
+falls back to eager and the JSON says which). bench/pytorch/check_match.py checks the model
+against evae's own computation of one step.
 
   python3 bench/pytorch/vae_bench.py --dataset mnist --device cuda --json out.json
 """
@@ -113,28 +117,38 @@ class EnergyPriorVAE(nn.Module):
     def alb_loss(self, p):
         """-(1/B) sum_b ALB(x_b) and the detached z for the prior step."""
         x = self.model_input(p)
+        loss, z, _ = self.alb_terms(x)
+        return loss, z.detach()
+
+    def alb_terms(self, x, eps=None, scale=None):
+        """The loss, z and the per-example ALB for model input x; eps (the reparameterization
+        noise) and the Laplace scale are drawn / calibrated here unless given."""
         B = x.shape[0]
         enc = self.enc(x.view(B, *self.x_shape))
         mean, logvar = enc[:, : self.d], enc[:, self.d:]
-        eps = torch.randn_like(mean)
+        if eps is None:
+            eps = torch.randn_like(mean)
         z = mean + torch.exp(0.5 * logvar) * eps
         out = self.dec(z).reshape(B, -1)
         if self.dataset == "mnist":
             ll = -F.binary_cross_entropy_with_logits(out, x, reduction="none").sum(-1)
         else:
             err = (x - out).abs()
-            scale = err.detach().mean().clamp_min(LAPLACE_SCALE_FLOOR)  # calibrated, a constant
+            if scale is None:  # calibrated on the batch, then a constant
+                scale = err.detach().mean().clamp_min(LAPLACE_SCALE_FLOOR)
             ll = -(err / scale).sum(-1) - x.shape[1] * torch.log(2.0 * scale)
         energy = GRBM.energy(*self.prior.params(detach=True), z)
         ent = 0.5 * (1.0 + LN_2PI + logvar).sum(-1)
         alb = ll - energy + ent
-        return -alb.mean(), z.detach()
+        return -alb.mean(), z, alb
 
-    def ssm_loss(self, z, projections, variance_reduced):
-        """Sliced score matching of the prior on z (data), through autograd."""
+    def ssm_loss(self, z, projections, variance_reduced, v=None, per_example=False):
+        """Sliced score matching of the prior on z (data), through autograd; v [B*M, d] are
+        the projections (drawn here unless given)."""
         B, d = z.shape
         zr = z.repeat_interleave(projections, 0).requires_grad_(True)  # [B*M, d]
-        v = torch.randn_like(zr)
+        if v is None:
+            v = torch.randn_like(zr)
         energy = GRBM.energy(*self.prior.params(), zr).sum()
         score = -torch.autograd.grad(energy, zr, create_graph=True)[0]  # [B*M, d]
         vs = (v * score).sum()
@@ -145,7 +159,7 @@ class EnergyPriorVAE(nn.Module):
         else:
             second = 0.5 * (v * score).sum(-1) ** 2
         J = (hess_term + second).view(B, projections).mean(-1)
-        return J.mean()
+        return J if per_example else J.mean()
 
     def ssm_loss_func(self, z, projections, variance_reduced):
         """The same loss with the Hessian-vector product as a forward-mode derivative of the
@@ -304,19 +318,24 @@ def run(args, mode):
     if args.warmup_steps > 0:
         epoch(-1, min(steps, args.warmup_steps))
     sync(device)
-    times = []
+    times, cpu_times = [], []
     last = None
     for e in range(args.epochs):
         sync(device)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         last = epoch(e, steps)
         float(last)  # the host reads the epoch's sum, as evae does
         sync(device)
         times.append(time.perf_counter() - t0)
-        print(f"  {args.dataset} {mode} epoch {e + 1}: {times[-1]:.3f} s", flush=True)
-    times.sort()
-    med = times[len(times) // 2] if len(times) % 2 else 0.5 * (
-        times[len(times) // 2 - 1] + times[len(times) // 2])
+        cpu_times.append(time.process_time() - c0)  # all threads: robust to a shared machine
+        print(f"  {args.dataset} {mode} epoch {e + 1}: {times[-1]:.3f} s "
+              f"({cpu_times[-1]:.3f} CPU s)", flush=True)
+
+    def median(xs):
+        xs = sorted(xs)
+        return xs[len(xs) // 2] if len(xs) % 2 else 0.5 * (xs[len(xs) // 2 - 1] + xs[len(xs) // 2])
+
+    med = median(times)
     ex = min(N, steps * batch)
     return {
         "dataset": args.dataset,
@@ -327,6 +346,9 @@ def run(args, mode):
         "epochs_timed": args.epochs,
         "epoch_s": med,
         "epoch_s_all": times,
+        "epoch_cpu_s": median(cpu_times),
+        "params": sum(p.numel() for p in vae_params),
+        "prior_params": sum(p.numel() for p in model.prior.parameters()),
         "ms_per_epoch": med * 1e3,
         "examples_per_s": ex / med,
         "compile_s": compile_s if mode == "compile" else 0.0,
