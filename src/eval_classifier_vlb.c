@@ -95,6 +95,12 @@ static void fill_model_pairs(void *ctx, int epoch, int start, int B, float *x, f
     be->gather_rows(z_neg, p->pool, p->pool_perm_dev + start, B, d);
 }
 
+void evae_classifier_result_free(evae_classifier_result *r)
+{
+    free(r->vlb_e);
+    r->vlb_e = NULL;
+}
+
 int evae_eval_classifier(const evae_model *m, const float *train_dev, int n_train,
                          const float *x_test, int n_test, const evae_classifier_opts *o,
                          int bits_per_dim, const double *log_det, evae_classifier_result *r,
@@ -171,7 +177,7 @@ int evae_eval_classifier(const evae_model *m, const float *train_dev, int n_trai
     evae_quantity_of(&r->kl, kl, log_det, n_test, D, 0);
     evae_quantity_of(&r->ll, ll, log_det, n_test, D, 0);
 
-    free(vlb);
+    r->vlb_e = vlb;
     free(kl);
     free(ll);
     free(tp);

@@ -121,6 +121,17 @@ static int run_stages(evae_eval_report *r, const evae_model *m, const float *tra
                                   ex.log_det, &r->cls, progress_print, prog);
         r->t_classifier = clock_stop(clk);
     }
+    if (!rc) {
+        /* per test example: the classifier's VLB against ALB - log Z (same x, different z), and
+         * the KL that log Z gives, E_q[ln q + E] + log Z = ln p(x|z) term - ALB + log Z */
+        double *v = evae_xcalloc((size_t)r->n_test, sizeof(double)); /* [n_test] */
+        for (int e = 0; e < r->n_test; e++) v[e] = r->cls.vlb_e[e] - (ex.alb[e] - r->lz.log_z);
+        evae_quantity_of(&r->cls_minus_elbo, v, ex.log_det, r->n_test, r->x_dim, 0);
+        for (int e = 0; e < r->n_test; e++) v[e] = ex.ll[e] - ex.alb[e] + r->lz.log_z;
+        evae_quantity_of(&r->kl_log_z, v, ex.log_det, r->n_test, r->x_dim, 0);
+        free(v);
+    }
+    evae_classifier_result_free(&r->cls);
     evae_is_examples_free(&ex);
     m->be->free(x_test);
     return rc;

@@ -11,7 +11,14 @@
  *
  * Random draws: stream evae_eval_stream(stage, sub) under eval.seed; AIS keeps its own streams
  * (bit 47 of the step, evae/ais.h), which these never reach. Same command, same backend: same
- * numbers. */
+ * numbers.
+ *
+ * Settings ([eval] keys): the defaults are the full protocol, meant for a GPU: K = 5000 samples
+ * for every test example, AIS with 4 runs of 1000 chains x 10000 sigmoid temperatures, the
+ * classifier 20 epochs on the whole training set against 1000-step Langevin chains. On a CPU,
+ * MNIST at K = 5000 over 1000 test examples takes a few minutes; a quick look:
+ *   eval.k=100 eval.test_limit=200 eval.ais_temperatures=1000 eval.classifier_epochs=5
+ *   eval.langevin_steps=200 */
 #ifndef EVAE_EVAL_H
 #define EVAE_EVAL_H
 
@@ -220,7 +227,10 @@ typedef struct evae_classifier_result {
     double heldout_accuracy; /* sign of T on test pairs (x, z ~ q) and (x, z ~ prior chains) */
     double train_loss, train_accuracy; /* last training epoch */
     int train_examples, test_examples;
+    double *vlb_e; /* [test_examples] ln p(x|z) - T(x, z) per test example (malloc'd) */
 } evae_classifier_result;
+
+void evae_classifier_result_free(evae_classifier_result *r);
 
 /* Stage 3 on a model: positives from q(z|x) of freshly binarized training examples each epoch,
  * negatives from a pool of prior chains (started at N(mu, sigma^2), langevin_steps of Langevin
@@ -244,6 +254,8 @@ typedef struct evae_eval_report {
     evae_log_z lz;
     evae_is_summary is;
     evae_classifier_result cls;
+    evae_quantity cls_minus_elbo; /* classifier VLB - (ALB - log Z), paired by test example */
+    evae_quantity kl_log_z;       /* E_q[ln q(z|x) + E(z)] + log Z per example: the true KL */
     evae_stage_time t_prepare, t_log_z, t_is, t_classifier, t_total;
 } evae_eval_report;
 
