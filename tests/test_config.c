@@ -377,7 +377,7 @@ static void test_experiments(void)
     evae_config_defaults(&c);
     CHECK(evae_config_load(&c, "experiments/cifar10.ini") == 0, "cifar10.ini");
     CHECK(strcmp(c.data.dataset, "cifar10") == 0 &&
-              strcmp(c.data.dir, "data/cifar10-sample") == 0 && c.model.latent == 512 &&
+              strcmp(c.data.dir, "data/cifar10") == 0 && c.model.latent == 512 &&
               c.model.grbm_hidden == 128 && c.train.batch == 1024 && c.train.epochs == 100 &&
               c.train.lr == 1e-3 && c.train.prior_lr == 2e-4,
           "cifar10.ini has the paper's settings");
