@@ -83,8 +83,6 @@ static const config_key config_keys[] = {
     INT_KEY("train.checkpoint_every", train.checkpoint_every, "1", 1, INT_MAX,
             "epochs between checkpoints"),
     INT_KEY("train.log_every", train.log_every, "50", 1, INT_MAX, "steps between metric lines"),
-    FLOAT_KEY("train.grad_clip", train.grad_clip, "0", 0, false, INFINITY, false,
-              "clip the global gradient norm to this; 0 = off"),
 
     INT_KEY("ssm.projections", ssm.projections, "1", 1, 1024,
             "random projections M per sample in sliced score matching"),

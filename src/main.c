@@ -25,7 +25,7 @@ static void usage(FILE *f)
             "                                   decode prior samples into a PNG grid\n"
             "  evae eval RUN_DIR|CHECKPOINT [section.key=value ...]\n"
             "                                   AIS log Z, IS NLL, paper estimators: eval.json/md\n"
-            "  evae keys                        list every configuration key\n"
+            "  evae keys | evae help config     list every configuration key\n"
             "  evae --version\n");
 }
 
@@ -162,7 +162,8 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "train") == 0) return cmd_train(argc, argv);
     if (strcmp(cmd, "sample") == 0) return cmd_sample(argc, argv);
     if (strcmp(cmd, "eval") == 0) return evae_eval_main(argc, argv);
-    if (strcmp(cmd, "keys") == 0) {
+    if (strcmp(cmd, "keys") == 0 || (strcmp(cmd, "help") == 0 && argc > 2 &&
+                                     strcmp(argv[2], "config") == 0)) {
         evae_config_print_keys(stdout);
         return 0;
     }

@@ -106,8 +106,8 @@ static void test_defaults(void)
     CHECK(c.train.epochs == 100 && c.train.batch == 512, "train ints");
     CHECK(c.train.lr == 1e-3 && c.train.prior_lr == 2e-4 && c.train.beta1 == 0.9 &&
               c.train.beta2 == 0.999 && c.train.adam_eps == 1e-8, "train floats");
-    CHECK(c.train.seed == 1 && c.train.checkpoint_every == 1 && c.train.log_every == 50 &&
-              c.train.grad_clip == 0.0, "train misc");
+    CHECK(c.train.seed == 1 && c.train.checkpoint_every == 1 && c.train.log_every == 50,
+          "train misc");
     CHECK(c.ssm.projections == 1 && strcmp(c.ssm.distribution, "gaussian") == 0 &&
               c.ssm.variance_reduced == 1, "ssm");
     CHECK(strcmp(c.sample.sampler, "langevin") == 0 && c.sample.steps == 100 &&
@@ -130,7 +130,7 @@ static void test_good_file(void)
                    "[train]\n"
                    "lr = 0.5\n"
                    "beta2 = 0\n"
-                   "grad_clip = 1e300\n"
+                   "adam_eps = 1e300\n"
                    "epochs = 100000\n"
                    "[ssm]\n"
                    "variance_reduced = No\n"
@@ -143,7 +143,7 @@ static void test_good_file(void)
     CHECK(strcmp(c.run.name, "my run") == 0, "name '%s'", c.run.name);
     CHECK(strcmp(c.model.prior, "gaussian") == 0 && c.model.latent == 32, "model %s %d",
           c.model.prior, c.model.latent);
-    CHECK(c.train.lr == 0.5 && c.train.beta2 == 0.0 && c.train.grad_clip == 1e300, "floats");
+    CHECK(c.train.lr == 0.5 && c.train.beta2 == 0.0 && c.train.adam_eps == 1e300, "floats");
     CHECK(c.train.epochs == 100000, "inclusive upper bound accepted");
     CHECK(c.ssm.variance_reduced == 0 && strcmp(c.ssm.distribution, "rademacher") == 0, "ssm");
     CHECK(c.sample.eta == 10.0, "eta inclusive upper bound");
@@ -189,7 +189,7 @@ static void test_errors(void)
     expect_load_error("[train]\nlr = 1e-3x\n", "%s:2: train.lr: '1e-3x' is not a finite number",
                       NULL);
     expect_load_error("[train]\nlr = nan\n", "train.lr: 'nan' is not a finite number", NULL);
-    expect_load_error("[train]\ngrad_clip = inf\n", "train.grad_clip: 'inf' is not", NULL);
+    expect_load_error("[train]\nadam_eps = inf\n", "train.adam_eps: 'inf' is not", NULL);
 
     /* out of range: names key, value and range; bounds exclusive or inclusive as documented */
     expect_load_error("[train]\nepochs = 100001\n",
@@ -201,8 +201,8 @@ static void test_errors(void)
     expect_load_error("[train]\nlr = 1.0000001\n", "train.lr: 1.0000001 is out of range", NULL);
     expect_load_error("[train]\nbeta1 = 1\n", "train.beta1: 1 is out of range", "[0, 1)");
     expect_load_error("[train]\nadam_eps = 0\n", "train.adam_eps: 0 is out of range", "> 0");
-    expect_load_error("[train]\ngrad_clip = -0.1\n", "train.grad_clip: -0.1 is out of range",
-                      ">= 0");
+    expect_load_error("[train]\nadam_eps = -0.1\n", "train.adam_eps: -0.1 is out of range",
+                      "> 0");
     expect_load_error("[train]\nseed = 4611686018427387905\n", "train.seed: 4611686018427387905",
                       "out of range");
     expect_load_error("[train]\nlog_every = 0\n", "train.log_every: 0 is out of range", ">= 1");
@@ -300,7 +300,7 @@ static void test_round_trip(void)
         "train.epochs=0", "train.batch=1048576", "train.lr=0.30000000000000004",
         "train.prior_lr=1e-300", "train.beta1=0.99999999999999989", "train.beta2=0",
         "train.adam_eps=1.7976931348623157e308", "train.seed=4611686018427387904",
-        "train.checkpoint_every=2147483647", "train.log_every=3", "train.grad_clip=2.5",
+        "train.checkpoint_every=2147483647", "train.log_every=3",
         "ssm.projections=1024", "ssm.distribution=rademacher", "ssm.variance_reduced=false",
         "sample.sampler=gibbs", "sample.steps=10000000", "sample.eta=4.9406564584124654e-324",
         "sample.n=100000",

@@ -42,7 +42,6 @@ typedef struct evae_config {
         long seed;
         int checkpoint_every; /* epochs between checkpoints */
         int log_every;        /* steps between metric lines */
-        double grad_clip;     /* global gradient-norm clip; 0 = off */
     } train;
     struct {
         int projections;       /* M: random projections per sample */
