@@ -101,7 +101,7 @@ def main():
                                  + ", ".join(f"{k} {v}" for k, v in r["parts"].items())
                                  + f"; compilation took {r['compile_s']:.0f} s (not timed)")
             notes.append(f"PyTorch {pt['torch']} on {pt['device_name']} ({pt['device']}, "
-                         f"{pt['threads']} threads, TF32 off)")
+                         f"threads: {pt['threads']}, TF32 off)")
         else:
             skip = read_text(os.path.join(out, f"pytorch_{e['dataset']}_{dev}.skip")).strip()
             if skip:
@@ -143,8 +143,8 @@ def main():
     if tc:
         lines.append("")
         lines.append(f"Cross-check through the trainer itself (`evae train`, one epoch of the "
-                     f"bundled {tc['examples']:,} digits on {tc['device']}): "
-                     f"{tc['examples_per_s']:,.0f} examples/s.")
+                     f"bundled {tc['examples']:,} digits on {tc['device']}, its first steps "
+                     f"included): {tc['examples_per_s']:,.0f} examples/s.")
     for ds in ("mnist", "cifar10"):
         mj = load(os.path.join(out, f"match_{ds}.json"))
         if mj:
