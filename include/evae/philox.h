@@ -5,6 +5,7 @@
 #ifndef EVAE_PHILOX_H
 #define EVAE_PHILOX_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include "evae/hd.h"
 #ifndef __CUDACC__
@@ -56,19 +57,56 @@ EVAE_HD float evae_uniform_at(uint64_t seed, uint64_t stream, uint64_t i)
     return evae_u01(r.v[i & 3]);
 }
 
+/* Box-Muller: two uniform words to two standard normals (cos and sin branches). */
+EVAE_HD void evae_box_muller(uint32_t w1, uint32_t w2, float *n_cos, float *n_sin)
+{
+    float rad = sqrtf(-2.0f * logf(evae_u01(w1)));
+    float ang = 6.28318530717958647692f * evae_u01(w2);
+    *n_cos = rad * cosf(ang);
+    *n_sin = rad * sinf(ang);
+}
+
 /* Element i of the standard normal sequence of (seed, stream): Box-Muller on words (0,1) of the
- * block for even lanes' pair and (2,3) for the other pair. */
+ * block for lanes 0 and 1 and on words (2,3) for lanes 2 and 3. */
 EVAE_HD float evae_normal_at(uint64_t seed, uint64_t stream, uint64_t i)
 {
     evae_u32x4 r = evae_philox_block(seed, stream, i >> 2);
-    int lane = (int)(i & 3);
-    int pair = lane >> 1;
-    float u1 = evae_u01(r.v[2 * pair]);
-    float u2 = evae_u01(r.v[2 * pair + 1]);
-    float rad = sqrtf(-2.0f * logf(u1));
-    float ang = 6.28318530717958647692f * u2;
-    return (lane & 1) ? rad * sinf(ang) : rad * cosf(ang);
+    int pair = (int)(i & 3) >> 1;
+    float c, s;
+    evae_box_muller(r.v[2 * pair], r.v[2 * pair + 1], &c, &s);
+    return (i & 1) ? s : c;
 }
+
+#ifndef __CUDACC__
+/* Host fills, one Philox block per four outputs (the per-element functions above recompute the
+ * block for each of its four lanes): out[k] = evae_uniform_at / evae_normal_at(seed, stream,
+ * start + k) for k < count, bit for bit. */
+static inline void evae_fill_uniform(float *out, size_t count, uint64_t seed, uint64_t stream,
+                                     uint64_t start)
+{
+    size_t k = 0;
+    while (k < count) {
+        uint64_t idx = start + k;
+        evae_u32x4 r = evae_philox_block(seed, stream, idx >> 2);
+        for (int lane = (int)(idx & 3); lane < 4 && k < count; lane++)
+            out[k++] = evae_u01(r.v[lane]);
+    }
+}
+
+static inline void evae_fill_normal(float *out, size_t count, uint64_t seed, uint64_t stream,
+                                    uint64_t start)
+{
+    size_t k = 0;
+    while (k < count) {
+        uint64_t idx = start + k;
+        evae_u32x4 r = evae_philox_block(seed, stream, idx >> 2);
+        float val[4];
+        evae_box_muller(r.v[0], r.v[1], &val[0], &val[1]);
+        evae_box_muller(r.v[2], r.v[3], &val[2], &val[3]);
+        for (int lane = (int)(idx & 3); lane < 4 && k < count; lane++) out[k++] = val[lane];
+    }
+}
+#endif
 
 /* Named streams keep the draws of different purposes apart; the step counter is mixed in by the
  * caller (stream = purpose << 48 | step). */

@@ -22,6 +22,16 @@ EVAE_HD float evae_sigmoidf(float x)
 /* ln Bernoulli(x | sigmoid(l)) = x l - softplus(l), for x in {0, 1} */
 EVAE_HD float evae_bernoulli_logpf(float x, float l) { return x * l - evae_softplusf(l); }
 
+/* ln Bernoulli(x | sigmoid(l)) and its gradient x - sigmoid(l), sharing one exp: the same values
+ * as evae_bernoulli_logpf and x - evae_sigmoidf(l), bit for bit */
+EVAE_HD float evae_bernoulli_logp_grad(float x, float l, float *grad)
+{
+    float e = expf(-fabsf(l));
+    float sig = l >= 0.0f ? 1.0f / (1.0f + e) : e / (1.0f + e);
+    *grad = x - sig;
+    return x * l - (fmaxf(l, 0.0f) + log1pf(e));
+}
+
 /* 0.5 (1 + ln 2pi): the entropy of N(0,1) per dimension, before the log-variance term */
 #define EVAE_HALF_1_PLUS_LN_2PI 1.4189385332046727f
 

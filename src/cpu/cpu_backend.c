@@ -52,17 +52,18 @@ static double cpu_sum(const float *x, size_t n)
 
 static void cpu_rand_uniform(float *out, size_t n, uint64_t seed, uint64_t stream)
 {
-    for (size_t i = 0; i < n; i++) out[i] = evae_uniform_at(seed, stream, i);
+    evae_fill_uniform(out, n, seed, stream, 0);
 }
 
 static void cpu_rand_normal(float *out, size_t n, uint64_t seed, uint64_t stream)
 {
-    for (size_t i = 0; i < n; i++) out[i] = evae_normal_at(seed, stream, i);
+    evae_fill_normal(out, n, seed, stream, 0);
 }
 
 static void cpu_rand_rademacher(float *out, size_t n, uint64_t seed, uint64_t stream)
 {
-    for (size_t i = 0; i < n; i++) out[i] = evae_uniform_at(seed, stream, i) < 0.5f ? 1.0f : -1.0f;
+    evae_fill_uniform(out, n, seed, stream, 0);
+    for (size_t i = 0; i < n; i++) out[i] = out[i] < 0.5f ? 1.0f : -1.0f;
 }
 
 static void cpu_gather_rows(float *out, const float *table, const int *idx, int B, int D)
@@ -108,11 +109,16 @@ static void cpu_bernoulli_ll(float *ll, float *dlogits, const float *logits, con
     for (int b = 0; b < B; b++) {
         const float *l = logits + (size_t)b * D, *xb = x + (size_t)b * D;
         double s = 0.0;
-        for (int j = 0; j < D; j++) s += evae_bernoulli_logpf(xb[j], l[j]);
+        if (dlogits) {
+            float *g = dlogits + (size_t)b * D;
+            for (int j = 0; j < D; j++) {
+                s += evae_bernoulli_logp_grad(xb[j], l[j], &g[j]);
+                g[j] *= scale;
+            }
+        } else {
+            for (int j = 0; j < D; j++) s += evae_bernoulli_logpf(xb[j], l[j]);
+        }
         ll[b] = (float)s;
-        if (dlogits)
-            for (int j = 0; j < D; j++)
-                dlogits[(size_t)b * D + j] = scale * (xb[j] - evae_sigmoidf(l[j]));
     }
 }
 

@@ -244,38 +244,6 @@ void cpu_grbm_ssm(const float *theta, int d, int n, const float *z, int B, const
  * (4 words) at a time into a buffer: the same numbers as evae_uniform_at / evae_normal_at at
  * those indices, computed with the same expressions, at a quarter of the Philox work. */
 
-/* out[k] = evae_uniform_at(seed, stream, start + k), k < count */
-static void fill_uniform(float *out, size_t count, uint64_t seed, uint64_t stream, uint64_t start)
-{
-    size_t k = 0;
-    while (k < count) {
-        uint64_t idx = start + k;
-        evae_u32x4 r = evae_philox_block(seed, stream, idx >> 2);
-        for (int lane = (int)(idx & 3); lane < 4 && k < count; lane++)
-            out[k++] = evae_u01(r.v[lane]);
-    }
-}
-
-/* out[k] = evae_normal_at(seed, stream, start + k), k < count (Box-Muller as in evae/philox.h) */
-static void fill_normal(float *out, size_t count, uint64_t seed, uint64_t stream, uint64_t start)
-{
-    size_t k = 0;
-    while (k < count) {
-        uint64_t idx = start + k;
-        evae_u32x4 r = evae_philox_block(seed, stream, idx >> 2);
-        float val[4];
-        for (int pair = 0; pair < 2; pair++) {
-            float u1 = evae_u01(r.v[2 * pair]);
-            float u2 = evae_u01(r.v[2 * pair + 1]);
-            float rad = sqrtf(-2.0f * logf(u1));
-            float ang = 6.28318530717958647692f * u2;
-            val[2 * pair] = rad * cosf(ang);
-            val[2 * pair + 1] = rad * sinf(ang);
-        }
-        for (int lane = (int)(idx & 3); lane < 4 && k < count; lane++) out[k++] = val[lane];
-    }
-}
-
 void cpu_grbm_langevin(const float *theta, int d, int n, float *z, int B, int steps, float eta,
                        uint64_t seed, uint64_t stream)
 {
@@ -285,7 +253,7 @@ void cpu_grbm_langevin(const float *theta, int d, int n, float *z, int B, int st
     float *xi = fbuf((size_t)B * d);   /* xi[B,d] noise of one step */
     for (int t = 0; t < steps; t++) {
         energy_with(theta, d, n, 1.0f, z, B, NULL, dEdz, &s);
-        fill_normal(xi, (size_t)B * d, seed, stream, evae_grbm_langevin_index(t, B, d, 0, 0));
+        evae_fill_normal(xi, (size_t)B * d, seed, stream, evae_grbm_langevin_index(t, B, d, 0, 0));
         for (size_t k = 0; k < (size_t)B * d; k++)
             z[k] = evae_grbm_langevin_update(z[k], dEdz[k], eta, xi[k]);
     }
@@ -309,10 +277,10 @@ void cpu_grbm_gibbs(const float *theta, int d, int n, float *z, int B, int steps
     precisions(ls, d, prec);
     for (int t = 0; t < steps; t++) {
         preactivations(theta, d, n, z, B, prec, x, H);
-        fill_uniform(uu, (size_t)B * n, seed, stream, evae_grbm_gibbs_h_index(t, B, d, n, 0, 0));
+        evae_fill_uniform(uu, (size_t)B * n, seed, stream, evae_grbm_gibbs_h_index(t, B, d, n, 0, 0));
         for (size_t k = 0; k < (size_t)B * n; k++) H[k] = evae_grbm_gibbs_h(H[k], beta, uu[k]);
         sgemm(0, 1, B, d, n, 1.0f, H, W, 0.0f, WH);
-        fill_normal(xi, (size_t)B * d, seed, stream, evae_grbm_gibbs_z_index(t, B, d, n, 0, 0));
+        evae_fill_normal(xi, (size_t)B * d, seed, stream, evae_grbm_gibbs_z_index(t, B, d, n, 0, 0));
         for (int c = 0; c < B; c++)
             for (int i = 0; i < d; i++) {
                 size_t k = (size_t)c * d + i;
