@@ -47,14 +47,18 @@ if [ "$QUICK" = 1 ]; then
   cifar_n=2048
 fi
 
+# a program that fails is reported and the others still run; the exit status says it
+failed=0
 "$BUILD_DIR/bench_kernels" --device "$DEV" "${kernel_args[@]}" \
-  --json "$OUT/kernels_$DEV.json" --md "$OUT/kernels_$DEV.md" | tee "$OUT/kernels_$DEV.txt"
+  --json "$OUT/kernels_$DEV.json" --md "$OUT/kernels_$DEV.md" | tee "$OUT/kernels_$DEV.txt" ||
+  { echo "bench_all: bench_kernels failed" >&2; failed=1; }
 
 for ds in mnist cifar10; do
   n=$mnist_n
   [ "$ds" = cifar10 ] && n=$cifar_n
   "$BUILD_DIR/bench_epoch" --dataset "$ds" --device "$DEV" --examples "$n" \
-    --json "$OUT/epoch_${ds}_$DEV.json" --md "$OUT/epoch_${ds}_$DEV.md" | tee "$OUT/epoch_${ds}_$DEV.txt"
+    --json "$OUT/epoch_${ds}_$DEV.json" --md "$OUT/epoch_${ds}_$DEV.md" | tee "$OUT/epoch_${ds}_$DEV.txt" ||
+    { echo "bench_all: bench_epoch --dataset $ds failed" >&2; failed=1; }
   # the same model in PyTorch on the same device, same examples per epoch
   rm -f "$OUT/pytorch_${ds}_$DEV.skip"
   if ! "$PYTHON" -c "import torch" 2>/dev/null; then
@@ -78,7 +82,8 @@ for ds in mnist cifar10; do
       "$BUILD_DIR/bench_epoch" --dataset "$ds" --device "$DEV" --dump-batch 32 \
         --dump-step "$OUT/step_$ds.safetensors" > /dev/null; then
     "$PYTHON" bench/pytorch/check_match.py "$OUT/step_$ds.safetensors" \
-      --json "$OUT/match_$ds.json" || echo "bench_all: the PyTorch $ds model does NOT match evae" >&2
+      --json "$OUT/match_$ds.json" ||
+      { echo "bench_all: the PyTorch $ds model does NOT match evae" >&2; failed=1; }
     rm -f "$OUT/step_$ds.safetensors"
   fi
 done
@@ -87,7 +92,7 @@ done
 rm -rf "$OUT/train_check"
 if "$BUILD_DIR/evae" train experiments/mnist.ini device="$DEV" train.epochs=1 \
     run.dir="$OUT/train_check" > "$OUT/train_check.txt" 2>&1; then
-  "$PYTHON" - "$OUT" "$DEV" <<'PY'
+  if ! "$PYTHON" - "$OUT" "$DEV" <<'PY'
 import json, re, sys
 out, dev = sys.argv[1], sys.argv[2]
 rows = [json.loads(l) for l in open(f"{out}/train_check/metrics.jsonl") if l.strip()]
@@ -96,8 +101,13 @@ m = re.search(r"training .*?: (\d+) mnist examples", open(f"{out}/train_check.tx
 json.dump({"device": dev, "examples_per_s": last["examples_per_s"],
            "examples": int(m.group(1)) if m else 0}, open(f"{out}/train_check.json", "w"))
 PY
+  then
+    failed=1
+  fi
 else
   echo "bench_all: evae train cross-check failed (see $OUT/train_check.txt)" >&2
+  failed=1
 fi
 
 "$PYTHON" bench/pytorch/report.py "$OUT"
+exit "$failed"
