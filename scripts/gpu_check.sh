@@ -141,37 +141,10 @@ eval_runs() {
     return "$rc"
 }
 
-# every bench/bench_*.c program, on the GPU, results under OUT_DIR/bench
+# every benchmark, the PyTorch baseline (when torch is installed there) and the step check, on
+# the GPU: scripts/bench_all.sh writes OUT_DIR/bench/bench.md
 run_benches() {
-    local rc=0 found=0
-    mkdir -p "$OUT/bench"
-    for src in bench/bench_*.c; do
-        [ -e "$src" ] || continue
-        local b
-        b=$(basename "$src" .c)
-        found=1
-        if [ ! -x "$BUILD/$b" ]; then
-            echo "$BUILD/$b was not built"
-            rc=1
-            continue
-        fi
-        case "$b" in
-        bench_epoch)
-            for ds in mnist cifar10; do
-                echo "---- $b --dataset $ds"
-                "./$BUILD/$b" --dataset "$ds" --device cuda --json "$OUT/bench/$b-$ds.json" \
-                    --md "$OUT/bench/$b-$ds.md" || rc=1
-            done
-            ;;
-        *)
-            echo "---- $b"
-            "./$BUILD/$b" --device cuda --json "$OUT/bench/$b.json" --md "$OUT/bench/$b.md" ||
-                rc=1
-            ;;
-        esac
-    done
-    [ "$found" -eq 1 ] || echo "no benchmarks in bench/"
-    return "$rc"
+    BUILD_DIR="$BUILD" DEVICE=cuda scripts/bench_all.sh "$OUT/bench"
 }
 
 run_step nvidia-smi nvidia-smi
@@ -242,6 +215,21 @@ REPORT="$OUT/report.md"
     fi
     echo '```'
     echo
+    echo "## CIFAR-10, 5 epochs on the GPU: metrics tail"
+    echo
+    echo '```'
+    if [ -f "$OUT/run-cifar10/metrics.jsonl" ]; then
+        tail -n 2 "$OUT/run-cifar10/metrics.jsonl"
+    else
+        echo "(no $OUT/run-cifar10/metrics.jsonl)"
+    fi
+    echo '```'
+    echo
+    echo "## evae eval (small settings)"
+    echo
+    for r in run-mnist run-cifar10; do
+        [ -f "$OUT/$r/eval.md" ] && { echo "### $r"; echo; cat "$OUT/$r/eval.md"; echo; }
+    done
     echo "## Benchmarks"
     echo
     found=0
