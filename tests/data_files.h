@@ -83,33 +83,7 @@ static inline long read_file(const char *path, unsigned char **data)
     return got == len ? len : -1;
 }
 
-/* ---- stderr capture ---- */
-static char captured[8192];
-static int capture_fd = -1, capture_saved = -1;
-
-static inline void capture_begin(void)
-{
-    char path[512];
-    snprintf(path, sizeof path, "%s/stderr.txt", scratch_dir);
-    fflush(stderr);
-    capture_fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
-    capture_saved = dup(2);
-    dup2(capture_fd, 2);
-}
-
-/* Returns what was printed to stderr since capture_begin (also echoed to stdout for the log). */
-static inline const char *capture_end(void)
-{
-    fflush(stderr);
-    dup2(capture_saved, 2);
-    close(capture_saved);
-    lseek(capture_fd, 0, SEEK_SET);
-    ssize_t k = read(capture_fd, captured, sizeof captured - 1);
-    captured[k > 0 ? k : 0] = '\0';
-    close(capture_fd);
-    printf("  expected failure said: %s", k > 0 ? captured : "(nothing)\n");
-    return captured;
-}
+#include "capture_stderr.h"
 
 /* A call that must fail: non-zero return and one message containing both needles (the file name
  * and the problem). */

@@ -29,31 +29,7 @@ static const char *write_file(const char *text)
     return p;
 }
 
-/* ---- capture what evae_error() prints, to check the messages ---- */
-static char captured[8192];
-static int saved_stderr = -1;
-static FILE *capture_file;
-
-static void capture_begin(void)
-{
-    fflush(stderr);
-    capture_file = tmpfile();
-    saved_stderr = dup(2);
-    dup2(fileno(capture_file), 2);
-}
-
-static const char *capture_end(void)
-{
-    fflush(stderr);
-    dup2(saved_stderr, 2);
-    close(saved_stderr);
-    rewind(capture_file);
-    size_t n = fread(captured, 1, sizeof captured - 1, capture_file);
-    captured[n] = '\0';
-    fclose(capture_file);
-    fputs(captured, stderr); /* keep the messages visible in the test log */
-    return captured;
-}
+#include "capture_stderr.h"
 
 /* Load `text` over the defaults; expect failure and a message containing both needles. */
 static void expect_load_error(const char *text, const char *needle1, const char *needle2)

@@ -51,31 +51,7 @@ static bool file_exists(const char *path)
     return stat(path, &st) == 0;
 }
 
-/* ---- capture what evae_error() prints ---- */
-static char captured[8192];
-static int saved_stderr = -1;
-static FILE *capture_file;
-
-static void capture_begin(void)
-{
-    fflush(stderr);
-    capture_file = tmpfile();
-    saved_stderr = dup(2);
-    dup2(fileno(capture_file), 2);
-}
-
-static const char *capture_end(void)
-{
-    fflush(stderr);
-    dup2(saved_stderr, 2);
-    close(saved_stderr);
-    rewind(capture_file);
-    size_t n = fread(captured, 1, sizeof captured - 1, capture_file);
-    captured[n] = '\0';
-    fclose(capture_file);
-    fputs(captured, stderr);
-    return captured;
-}
+#include "capture_stderr.h"
 
 static evae_st_tensor make_tensor(const char *name, const char *dtype, int ndim,
                                   const int64_t *shape, const void *data, size_t nbytes)
