@@ -81,8 +81,7 @@ int evae_write_grids(const evae_model *m, evae_workspace *w, const char *dir, co
 
     if (!rc && n_recon > 0) {
         /* paper Figure 1: test images in the top half, their reconstructions below */
-        int cols = 8, rows = (n_recon + cols - 1) / cols;
-        n_recon = rows * cols <= w->cap ? rows * cols : n_recon;
+        const int cols = 8;
         m->be->copy(evae_ws_x(w), heldout_x_dev, (size_t)n_recon * D * sizeof(float));
         evae_alb_forward(m, w, n_recon, seed, evae_stream(EVAE_STREAM_EVAL, 1), NULL);
         float *x = evae_xcalloc((size_t)n_recon * D, sizeof(float));

@@ -131,7 +131,7 @@ int evae_train(evae_config *cfg, const char *resume_dir, int argc, char **argv)
         return 1;
     }
 
-    const int D = m.x_dim, d = m.d, cap = cfg->train.batch < train.n ? cfg->train.batch : train.n;
+    const int D = m.x_dim, cap = cfg->train.batch < train.n ? cfg->train.batch : train.n;
     const int as_unit = m.decoder == EVAE_DEC_BERNOULLI;
     const uint64_t seed = (uint64_t)cfg->train.seed;
     const int rademacher = strcmp(cfg->ssm.distribution, "rademacher") == 0;
@@ -272,7 +272,9 @@ int evae_train(evae_config *cfg, const char *resume_dir, int argc, char **argv)
         if (save && !rc) {
             char tag[32];
             snprintf(tag, sizeof tag, "epoch%03d", st.epoch);
+            /* up to 32, whole rows of 8 so each reconstruction sits under its image */
             int nr = heldout.n < 32 ? heldout.n : 32;
+            if (nr >= 8) nr -= nr % 8;
             /* reconstruction inputs: the first held-out examples, prepared as in evaluation */
             be->copy(w.p, heldout_dev, (size_t)nr * D * sizeof(float));
             evae_prepare_input(&m, &w, nr, seed, evae_stream(EVAE_STREAM_EVAL, 0));
@@ -283,7 +285,6 @@ int evae_train(evae_config *cfg, const char *resume_dir, int argc, char **argv)
             be->free(xr);
         }
     }
-    (void)d;
     be->free(acc.alb);
     be->free(acc.ll);
     be->free(acc.J);
