@@ -28,6 +28,7 @@
 #include "evae/philox.h"
 #include "evae/run.h"
 #include "evae/safetensors.h"
+#include "evae/train_step.h"
 
 #ifndef EVAE_SOURCE_DIR
 #define EVAE_SOURCE_DIR "."
@@ -134,7 +135,6 @@ static double run_epoch(trainer *t, int epoch, int max_steps)
     const evae_backend *be = m->be;
     const evae_config *cfg = &t->cfg;
     const uint64_t seed = (uint64_t)cfg->train.seed;
-    const int rademacher = strcmp(cfg->ssm.distribution, "rademacher") == 0;
     const int D = m->x_dim, cap = t->cap;
     be->sync();
     double t0 = evae_now();
@@ -148,22 +148,8 @@ static double run_epoch(trainer *t, int epoch, int max_steps)
         int B = t->n - s * cap < cap ? t->n - s * cap : cap;
         uint64_t gs = (uint64_t)t->global_step;
         be->gather_rows(w->p, t->train_dev, t->idx_dev + (size_t)s * cap, B, D);
-        evae_prepare_input(m, w, B, seed, evae_stream(EVAE_STREAM_BINARIZE, gs));
-        float scale = m->laplace_scale;
-        evae_alb_forward(m, w, B, seed, evae_stream(EVAE_STREAM_REPARAM, gs),
-                         m->decoder == EVAE_DEC_LAPLACE ? &scale : NULL);
-        evae_alb_backward(m, w, B);
-        be->adam(m->params, m->adam_m, m->adam_v, m->grads, m->n_params, (float)cfg->train.lr,
-                 (float)cfg->train.beta1, (float)cfg->train.beta2, (float)cfg->train.adam_eps,
-                 ++m->vae_steps);
-        if (m->shape.prior_grbm) {
-            evae_ssm_step(m, w, B, rademacher, cfg->ssm.variance_reduced, seed,
-                          evae_stream(EVAE_STREAM_PROJECTIONS, gs));
-            be->adam(m->theta, m->theta_m, m->theta_v, m->theta_grad, m->n_theta,
-                     (float)cfg->train.prior_lr, (float)cfg->train.beta1, (float)cfg->train.beta2,
-                     (float)cfg->train.adam_eps, ++m->prior_steps);
-            be->axpy(t->acc_J, w->J, (size_t)B, 1.0f);
-        }
+        evae_train_step(m, w, B, cfg, gs);
+        if (m->shape.prior_grbm) be->axpy(t->acc_J, w->J, (size_t)B, 1.0f);
         be->axpy(t->acc_alb, w->alb, (size_t)B, 1.0f);
         be->axpy(t->acc_ll, w->ll, (size_t)B, 1.0f);
         t->global_step++;

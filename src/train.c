@@ -18,6 +18,7 @@
 #include "evae/progress.h"
 #include "evae/run.h"
 #include "evae/sampling.h"
+#include "evae/train_step.h"
 #include "evae/util.h"
 
 /* Per-example sums over an epoch, kept in backend memory so no step waits for the device. */
@@ -134,7 +135,6 @@ int evae_train(evae_config *cfg, const char *resume_dir, int argc, char **argv)
     const int D = m.x_dim, cap = cfg->train.batch < train.n ? cfg->train.batch : train.n;
     const int as_unit = m.decoder == EVAE_DEC_BERNOULLI;
     const uint64_t seed = (uint64_t)cfg->train.seed;
-    const int rademacher = strcmp(cfg->ssm.distribution, "rademacher") == 0;
     const double log_z = evae_model_exact_log_z(&m); /* NaN for the GRBM */
     float *train_dev = evae_upload_dataset(be, &train, as_unit);   /* [n_train, D] */
     float *heldout_dev = evae_upload_dataset(be, &heldout, as_unit); /* [n_heldout, D] */
@@ -167,23 +167,9 @@ int evae_train(evae_config *cfg, const char *resume_dir, int argc, char **argv)
             int B = train.n - s * cap < cap ? train.n - s * cap : cap;
             uint64_t gs = (uint64_t)st.global_step;
             be->gather_rows(w.p, train_dev, idx_dev + (size_t)s * cap, B, D);
-            evae_prepare_input(&m, &w, B, seed, evae_stream(EVAE_STREAM_BINARIZE, gs));
-            float scale = m.laplace_scale;
-            evae_alb_forward(&m, &w, B, seed, evae_stream(EVAE_STREAM_REPARAM, gs),
-                             m.decoder == EVAE_DEC_LAPLACE ? &scale : NULL);
+            float scale = evae_train_step(&m, &w, B, cfg, gs);
             if (m.decoder == EVAE_DEC_LAPLACE) acc.scale_sum += scale;
-            evae_alb_backward(&m, &w, B);
-            be->adam(m.params, m.adam_m, m.adam_v, m.grads, m.n_params, (float)cfg->train.lr,
-                     (float)cfg->train.beta1, (float)cfg->train.beta2, (float)cfg->train.adam_eps,
-                     ++m.vae_steps);
-            if (shape.prior_grbm) {
-                evae_ssm_step(&m, &w, B, rademacher, cfg->ssm.variance_reduced, seed,
-                              evae_stream(EVAE_STREAM_PROJECTIONS, gs));
-                be->adam(m.theta, m.theta_m, m.theta_v, m.theta_grad, m.n_theta,
-                         (float)cfg->train.prior_lr, (float)cfg->train.beta1,
-                         (float)cfg->train.beta2, (float)cfg->train.adam_eps, ++m.prior_steps);
-                be->axpy(acc.J, w.J, (size_t)B, 1.0f);
-            }
+            if (shape.prior_grbm) be->axpy(acc.J, w.J, (size_t)B, 1.0f);
             be->axpy(acc.alb, w.alb, (size_t)B, 1.0f);
             be->axpy(acc.ll, w.ll, (size_t)B, 1.0f);
             acc.batches++;
