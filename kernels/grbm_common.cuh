@@ -67,10 +67,13 @@ static inline bool grbm_fused_fits(size_t bytes)
     return !cuda_ctx.force_general && bytes + 1024 <= cuda_ctx.smem_optin;
 }
 
-/* Opt a kernel in to more than the default 48 KB of dynamic shared memory. */
+/* Opt a kernel in to more than the default 48 KB of shared memory. The default limit covers
+ * static and dynamic shared memory together, so the 1 KB kept for the static part (see
+ * grbm_fused_fits) counts here too: a layout just under 48 KB plus the block sums' arrays is
+ * over it. */
 template <typename Kernel> static void grbm_allow_smem(Kernel kernel, size_t bytes)
 {
-    if (bytes > 48 * 1024)
+    if (bytes + 1024 > 48 * 1024)
         CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                         (int)bytes));
 }

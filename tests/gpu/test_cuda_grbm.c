@@ -665,6 +665,9 @@ int main(void)
     test_energy_case(7, 5, 37, 0.6f);
     test_energy_case(64, 128, 300, 1.0f);
     test_energy_case(512, 128, 40, 0.6f);
+    /* layouts just under 48 KB of dynamic shared memory (49132 bytes here, 49120 for the score
+     * matching case below): with the block sums' static arrays they need the opt-in */
+    test_energy_case(64, 187, 40, 0.8f);
 
     test_energy_fd(7, 5, 9, 0.7f);
     test_ssm_fd(6, 4, 11, 3);
@@ -673,6 +676,7 @@ int main(void)
     test_ssm_case(64, 128, 96, 2);
     test_ssm_case(131, 33, 21, 1);
     test_ssm_case(512, 128, 24, 1);
+    test_ssm_case(16, 303, 20, 2);
 
     test_langevin_case(6, 4, 50, 30, 0.01f);
     test_langevin_case(64, 128, 64, 10, 1e-3f);
