@@ -59,7 +59,13 @@ static struct {
     char *text;
 } conv = {NULL, 0, -1, NULL, 0, 0, NULL};
 
-size_t cuda_cudnn_version(void) { return cudnnGetVersion(); }
+/* cuDNN 9 numbers its versions major * 10000 + minor * 100 + patch, cuDNN 8 major * 1000 +
+ * minor * 100 + patch (8.9.7 is 8907): the latter is rewritten into the former. */
+size_t cuda_cudnn_version(void)
+{
+    size_t v = cudnnGetVersion();
+    return v < 10000 ? v / 1000 * 10000 + v % 1000 : v;
+}
 
 static void conv_ready(void)
 {
