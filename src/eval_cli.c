@@ -181,9 +181,9 @@ int evae_eval_main(int argc, char **argv)
     snprintf(r->prior, sizeof r->prior, "%s", c->model.prior);
 
     stage_clock clk = clock_start();
-    /* always the official test set: a run's validation split is folded back into training */
+    /* the run's held-out set: its validation split when it trained with one (labelled so),
+     * else the test files; data.validation=0 data.dir=... on the command line picks another */
     evae_config dcfg = *c;
-    dcfg.data.validation = 0;
     evae_dataset train = {0}, test = {0};
     const char *test_name = "test";
     evae_model m;
