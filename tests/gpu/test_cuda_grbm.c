@@ -25,6 +25,7 @@
 #include "evae/grbm_exact.h"
 #include "evae/philox.h"
 #include "gpu/gpu_compare.h"
+#include "grbm_models.h"
 
 /* A GRBM with W ~ wscale / sqrt(d) so that the pre-activations a_j stay O(1) at any d. */
 static float *random_theta(int d, int n, double wscale, uint64_t stream)
@@ -528,23 +529,6 @@ static void test_gibbs_case(int d, int n, int B, int steps, float beta)
 
 /* ---- samplers against exact moments ---- */
 
-/* Mixture components mu and mu + W_j at comparable weights (b_j = -0.5 |W_j|_D^2 - mu^T D W_j +
- * noise), |W| ~ wscale against sigma ~ 0.6..1.2: several modes the chains must cross. */
-static void multimodal_theta(float *th, int d, int n, double wscale, uint64_t seed)
-{
-    uint64_t k = 0;
-    for (int i = 0; i < d; i++) th[i] = 0.3f * evae_normal_at(seed, 1, k++);
-    for (int i = 0; i < d; i++) th[d + i] = -0.2f + 0.2f * evae_normal_at(seed, 1, k++);
-    for (int i = 0; i < d * n; i++) th[2 * d + i] = (float)wscale * evae_normal_at(seed, 1, k++);
-    for (int j = 0; j < n; j++) {
-        double bj = 0.3 * evae_normal_at(seed, 1, k++);
-        for (int i = 0; i < d; i++) {
-            double w = th[2 * d + i * n + j], prec = exp(-2.0 * th[d + i]);
-            bj -= (0.5 * w + th[i]) * w * prec;
-        }
-        th[2 * d + d * n + j] = (float)bj;
-    }
-}
 
 /* Counts sample moments of z[C,d] outside 4.5 standard errors (+ bias allowance bias * sd for
  * means, bias * var for covariances) of the exact ones; 4.5 SE fails by chance with probability
