@@ -65,16 +65,3 @@ void evae_shuffle(int *perm, int n, uint64_t seed, uint64_t epoch)
         perm[j] = t;
     }
 }
-
-void evae_dataset_gather(const evae_dataset *d, const int *idx, int B, float *out)
-{
-    /* A table of the 256 quotients keeps out exactly equal to (float)p / 255.0f. */
-    float scale[256];
-    for (int v = 0; v < 256; v++) scale[v] = (float)v / 255.0f;
-    size_t dim = (size_t)evae_dataset_dim(d);
-    for (int b = 0; b < B; b++) {
-        const uint8_t *src = d->pixels + (size_t)idx[b] * dim; /* [dim] */
-        float *dst = out + (size_t)b * dim;                    /* [dim] */
-        for (size_t k = 0; k < dim; k++) dst[k] = scale[src[k]];
-    }
-}

@@ -1,5 +1,5 @@
 /* The data set helpers: the deterministic shuffle (a permutation, reproducible, different per
- * epoch and seed, uniform), the float batch gather, label counts and the held-out split. */
+ * epoch and seed, uniform), label counts and the held-out split. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,7 +78,7 @@ static void test_shuffle(void)
     free(a), free(b), free(c);
 }
 
-static void test_gather_split_counts(void)
+static void test_split_counts(void)
 {
     /* 6 examples of 2x3x2 (dim 12), pixel (i, k) = 40 * i + k; label i % 4. */
     evae_dataset d = {.n = 6, .channels = 2, .height = 3, .width = 2};
@@ -88,19 +88,6 @@ static void test_gather_split_counts(void)
         d.labels[i] = (uint8_t)(i % 4);
         for (int k = 0; k < 12; k++) d.pixels[i * 12 + k] = (uint8_t)(40 * i + k);
     }
-    d.pixels[5 * 12 + 11] = 255; /* the extremes map to exactly 0 and 1 */
-    d.pixels[0] = 0;
-
-    int idx[4] = {5, 0, 5, 2};
-    float out[4 * 12]; /* [4, 12] */
-    evae_dataset_gather(&d, idx, 4, out);
-    int exact = 1;
-    for (int b = 0; b < 4; b++)
-        for (int k = 0; k < 12; k++)
-            exact &= out[b * 12 + k] == (float)d.pixels[idx[b] * 12 + k] / 255.0f;
-    CHECK(exact, "gather = pixels[idx] / 255 exactly, repeats included");
-    CHECK(out[11] == 1.0f && out[12] == 0.0f, "255 -> 1 and 0 -> 0 (%g, %g)", out[11], out[12]);
-
     int counts[EVAE_NUM_CLASSES];
     evae_dataset_label_counts(&d, counts);
     CHECK(counts[0] == 2 && counts[1] == 2 && counts[2] == 1 && counts[3] == 1 && counts[4] == 0,
@@ -126,6 +113,6 @@ static void test_gather_split_counts(void)
 int main(void)
 {
     test_shuffle();
-    test_gather_split_counts();
+    test_split_counts();
     return check_report("test_dataset");
 }

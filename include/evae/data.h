@@ -67,7 +67,5 @@ void evae_dataset_label_counts(const evae_dataset *d, int counts[EVAE_NUM_CLASSE
  * each swap target is uniform up to a relative error below n / 2^24 (under 0.4% for n = 60000). */
 void evae_shuffle(int *perm, int n, uint64_t seed, uint64_t epoch);
 
-/* Gather a batch as floats in [0,1]: out[B, dim] = pixels[idx[b], :] / 255. */
-void evae_dataset_gather(const evae_dataset *d, const int *idx, int B, float *out);
 
 #endif

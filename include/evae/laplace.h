@@ -22,7 +22,4 @@
  * laplace_ll at scale 1: sum_b ll_b = -l1_sum - count ln 2. */
 double evae_laplace_scale_from_l1(double l1_sum, size_t count);
 
-/* The calibrated scale over host arrays mean[n], y[n]: mean |y - mean|, floored as above. */
-double evae_laplace_calibrated_scale(const float *mean, const float *y, size_t n);
-
 #endif

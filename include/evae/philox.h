@@ -111,14 +111,13 @@ static inline void evae_fill_normal(float *out, size_t count, uint64_t seed, uin
 /* Named streams keep the draws of different purposes apart; the step counter is mixed in by the
  * caller (stream = purpose << 48 | step). */
 enum evae_stream_purpose {
-    EVAE_STREAM_BINARIZE = 1,
+    EVAE_STREAM_BINARIZE = 1, /* input noise: binarization (MNIST) or dequantization (CIFAR) */
     EVAE_STREAM_REPARAM = 2,
     EVAE_STREAM_PROJECTIONS = 3,
     EVAE_STREAM_SHUFFLE = 4,
     EVAE_STREAM_SAMPLER = 5,
     EVAE_STREAM_INIT = 6,
     EVAE_STREAM_EVAL = 7,
-    EVAE_STREAM_DEQUANT = 8,
 };
 
 EVAE_HD uint64_t evae_stream(enum evae_stream_purpose purpose, uint64_t step)
