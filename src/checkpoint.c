@@ -63,7 +63,9 @@ int evae_checkpoint_save(const char *path, const evae_model *m, const evae_train
     add_tensor(&c, "optim.prior.exp_avg", host[4], T, 1, ts);
     add_tensor(&c, "optim.prior.exp_avg_sq", host[5], T, 1, ts);
 
-    char epoch[32], gstep[32], vsteps[32], psteps[32], seed[32], scale[32], rng[96];
+    char epoch[32], gstep[32], vsteps[32], psteps[32], seed[32], scale[32], rng[96], image[48];
+    snprintf(image, sizeof image, "%dx%dx%d", m->shape.channels, m->shape.height,
+             m->shape.width);
     snprintf(epoch, sizeof epoch, "%d", st->epoch);
     snprintf(gstep, sizeof gstep, "%ld", st->global_step);
     snprintf(vsteps, sizeof vsteps, "%ld", m->vae_steps);
@@ -73,8 +75,8 @@ int evae_checkpoint_save(const char *path, const evae_model *m, const evae_train
     snprintf(rng, sizeof rng, "philox4x32-10 seed=%ld step=%ld epoch=%d", st->seed,
              st->global_step, st->epoch);
     const char *keys[] = {"format", "epoch", "global_step", "vae_steps", "prior_steps", "seed",
-                          "laplace_scale", "rng", "config"};
-    const char *vals[] = {CKPT_FORMAT, epoch, gstep, vsteps, psteps, seed, scale, rng,
+                          "laplace_scale", "rng", "image_shape", "config"};
+    const char *vals[] = {CKPT_FORMAT, epoch, gstep, vsteps, psteps, seed, scale, rng, image,
                           config_ini ? config_ini : ""};
     int rc = evae_st_write(path, c.t, c.count, keys, vals, (int)(sizeof keys / sizeof *keys));
     for (int i = 0; i < 6; i++) free(host[i]);
@@ -96,6 +98,21 @@ char *evae_checkpoint_config(const char *path)
         out = strdup(cfg);
     evae_st_close(f);
     return out;
+}
+
+int evae_checkpoint_image_shape(const char *path, int *channels, int *height, int *width)
+{
+    evae_st_file *f = evae_st_read(path);
+    if (!f) return 1;
+    const char *v = evae_st_meta(f, "image_shape");
+    char tail;
+    int ok = v && sscanf(v, "%dx%dx%d%c", channels, height, width, &tail) == 3 &&
+             *channels > 0 && *height > 0 && *width > 0;
+    if (!ok)
+        evae_error("%s: corrupt checkpoint: metadata 'image_shape' is %s", path,
+                   v ? "not CxHxW" : "missing");
+    evae_st_close(f);
+    return !ok;
 }
 
 typedef struct loader {

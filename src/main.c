@@ -118,10 +118,13 @@ static int cmd_sample(int argc, char **argv)
         free(ckpt);
         return 1;
     }
-    /* the model's shape comes from its config and the data set's image shape */
-    int mnist = strcmp(cfg.data.dataset, "mnist") == 0;
-    evae_model_shape shape = evae_shape_from_config(&cfg, mnist ? 1 : 3, mnist ? 28 : 32,
-                                                    mnist ? 28 : 32);
+    /* the model's shape comes from its config and the image shape stored with it */
+    int c = 0, h = 0, w = 0;
+    if (evae_checkpoint_image_shape(ckpt, &c, &h, &w)) {
+        free(ckpt);
+        return 1;
+    }
+    evae_model_shape shape = evae_shape_from_config(&cfg, c, h, w);
     evae_model m;
     evae_train_state st;
     rc = evae_model_create(&m, be, &shape) || evae_checkpoint_load(ckpt, &m, &st);

@@ -120,10 +120,10 @@ int main(void)
             }
         }
         const char *keys[] = {"format", "epoch", "global_step", "vae_steps", "prior_steps",
-                              "seed", "laplace_scale", "rng", "config"};
-        const char *vals[9];
-        for (int i = 0; i < 9; i++) vals[i] = evae_st_meta(sf, keys[i]);
-        CHECK(huge && evae_st_write(ckpt, ts, count, keys, vals, 9) == 0, "rewrite checkpoint");
+                              "seed", "laplace_scale", "rng", "image_shape", "config"};
+        const char *vals[10];
+        for (int i = 0; i < 10; i++) vals[i] = evae_st_meta(sf, keys[i]);
+        CHECK(huge && evae_st_write(ckpt, ts, count, keys, vals, 10) == 0, "rewrite checkpoint");
         evae_st_close(sf);
         free(huge);
         free(ts);

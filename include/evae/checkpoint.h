@@ -20,6 +20,9 @@ int evae_checkpoint_save(const char *path, const evae_model *m, const evae_train
 /* Reads the configuration text stored in a checkpoint (malloc'd), to rebuild the model. */
 char *evae_checkpoint_config(const char *path);
 
+/* The image shape the checkpoint's model was built for (metadata "image_shape", CxHxW). */
+int evae_checkpoint_image_shape(const char *path, int *channels, int *height, int *width);
+
 /* Loads weights, optimizer states and counters into a model created with the same shape; every
  * tensor must be present with the expected shape, or a message names the first mismatch. */
 int evae_checkpoint_load(const char *path, evae_model *m, evae_train_state *st);
