@@ -536,7 +536,8 @@ static int ini_entry(void *user, const char *section, const char *name, const ch
 
 static char inline_comment_prefixes[] = ";#";
 
-int evae_config_load(evae_config *c, const char *ini_path)
+/* Parses the open stream f (closed here); ini_path names it in messages. */
+static int load_stream(evae_config *c, FILE *f, const char *ini_path)
 {
     check_table();
     load_state s;
@@ -544,11 +545,7 @@ int evae_config_load(evae_config *c, const char *ini_path)
     s.c = c;
     s.path = ini_path;
     s.at_line_start = true;
-    s.f = fopen(ini_path, "r");
-    if (!s.f) {
-        evae_error("cannot open config file '%s': %s", ini_path, strerror(errno));
-        return 1;
-    }
+    s.f = f;
     /* inih options (run-time variables in Debian's libinih): one error is enough, '#' comments
      * inside lines too, no multi-line values, lines of any length on a growing heap buffer. */
     ini_stop_on_first_error = true;
@@ -575,6 +572,26 @@ int evae_config_load(evae_config *c, const char *ini_path)
     else
         evae_error("%s: read error", ini_path);
     return 1;
+}
+
+int evae_config_load(evae_config *c, const char *ini_path)
+{
+    FILE *f = fopen(ini_path, "r");
+    if (!f) {
+        evae_error("cannot open config file '%s': %s", ini_path, strerror(errno));
+        return 1;
+    }
+    return load_stream(c, f, ini_path);
+}
+
+int evae_config_load_string(evae_config *c, const char *ini_text, const char *origin)
+{
+    FILE *f = fmemopen((void *)ini_text, strlen(ini_text), "r");
+    if (!f) {
+        evae_error("%s: cannot read its configuration text: %s", origin, strerror(errno));
+        return 1;
+    }
+    return load_stream(c, f, origin);
 }
 
 /* ---- command line ---- */

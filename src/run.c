@@ -162,18 +162,8 @@ char *evae_resolve_checkpoint(const char *arg, evae_config *cfg)
         snprintf(path, sizeof path, "%s", arg);
     char *ini = evae_checkpoint_config(path);
     if (!ini) return NULL;
-    /* the stored text is a resolved INI: load it through a temporary file */
-    char tmp[] = "/tmp/evae-config-XXXXXX";
-    int fd = mkstemp(tmp);
-    int rc = 1;
-    if (fd >= 0) {
-        FILE *f = fdopen(fd, "w");
-        if (f && fputs(ini, f) >= 0 && fclose(f) == 0) {
-            evae_config_defaults(cfg);
-            rc = evae_config_load(cfg, tmp);
-        }
-        remove(tmp);
-    }
+    evae_config_defaults(cfg);
+    int rc = evae_config_load_string(cfg, ini, path);
     free(ini);
     if (rc) {
         evae_error("%s: the configuration stored in the checkpoint could not be read", path);

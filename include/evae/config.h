@@ -82,6 +82,10 @@ void evae_config_defaults(evae_config *c);
  * evae_error() and returns non-zero; *c may then hold the keys applied before the error. */
 int evae_config_load(evae_config *c, const char *ini_path);
 
+/* The same from INI text held in memory (e.g. the configuration stored in a checkpoint);
+ * origin names it in messages. */
+int evae_config_load_string(evae_config *c, const char *ini_text, const char *origin);
+
 /* Apply one command-line override "section.key=value" (same checks as the file; the message
  * says "command line"). Returns non-zero on error. */
 int evae_config_set(evae_config *c, const char *key_eq_value);
