@@ -23,7 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "evae/backend.h"
+#include "evae/backend/backend.h"
 #include "evae/util.h"
 #ifdef EVAE_HAVE_CUDA
 #include "bench_timer.h"

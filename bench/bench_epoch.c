@@ -1,4 +1,4 @@
-/* Whole-epoch benchmark: the training step of Algorithm 1 exactly as src/train.c runs it (batch
+/* Whole-epoch benchmark: the training step of Algorithm 1 exactly as src/cli/train.c runs it (batch
  * gather from the device-resident data set, binarization or dequantization, ALB forward and
  * backward, Adam, the prior's score matching step and its Adam, the per-example accumulators),
  * through the unchanged model, objective and network code, timed per epoch without the
@@ -20,15 +20,16 @@
 #include "bench_common.h"
 #include "bench_profile.h"
 
-#include "evae/config.h"
-#include "evae/data.h"
-#include "evae/grbm.h"
-#include "evae/model.h"
-#include "evae/objective.h"
-#include "evae/philox.h"
-#include "evae/run.h"
-#include "evae/safetensors.h"
-#include "evae/train_step.h"
+#include "evae/io/config.h"
+#include "evae/data/dataset.h"
+#include "evae/math/grbm.h"
+#include "evae/model/model.h"
+#include "evae/model/objective.h"
+#include "evae/math/philox.h"
+#include "evae/cli/run.h"
+#include "evae/model/input.h"
+#include "evae/io/safetensors.h"
+#include "evae/model/train_step.h"
 
 #ifndef EVAE_SOURCE_DIR
 #define EVAE_SOURCE_DIR "."
@@ -111,7 +112,7 @@ static void cifar_generated(int n, evae_dataset *out)
 }
 
 /* ------------------------------------------------------------------------------------------ */
-/* the training loop of src/train.c, without logging, evaluation and checkpoints */
+/* the training loop of src/cli/train.c, without logging, evaluation and checkpoints */
 
 typedef struct trainer {
     evae_config cfg;
@@ -127,7 +128,7 @@ typedef struct trainer {
 } trainer;
 
 /* One epoch (or its first max_steps steps); returns the wall seconds, ending with the
- * synchronizing sums that src/train.c also takes after each epoch. */
+ * synchronizing sums that src/cli/train.c also takes after each epoch. */
 static double run_epoch(trainer *t, int epoch, int max_steps)
 {
     evae_model *m = &t->m;

@@ -13,11 +13,11 @@
 #define _DEFAULT_SOURCE /* POSIX.1-2008 under -std=c11 */
 #include "bench_common.h"
 
-#include "evae/ais.h"
-#include "evae/grbm.h"
-#include "evae/grbm_init.h"
-#include "evae/model.h"
-#include "evae/philox.h"
+#include "evae/eval/ais.h"
+#include "evae/math/grbm.h"
+#include "evae/model/grbm_init.h"
+#include "evae/model/model.h"
+#include "evae/math/philox.h"
 
 /* ------------------------------------------------------------------------------------------ */
 /* one benchmark case: its operands (rotated), sizes, and the call */

@@ -12,7 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "evae/backend.h"
+#include "evae/backend/backend.h"
 #include "evae/util.h"
 
 enum prof_op {

@@ -1,11 +1,11 @@
-/* Adam on the device: the per-element update is evae_adam_elem (evae/vae_math.h), the very
+/* Adam on the device: the per-element update is evae_adam_elem (evae/math/vae_math.h), the very
  * function the CPU backend runs, with the bias corrections computed once on the host exactly as
  * the CPU computes them (in double, rounded to float). */
 #include <math.h>
 
 #include "cuda_context.cuh"
 #include "cuda_ops.cuh"
-#include "evae/vae_math.h"
+#include "evae/math/vae_math.h"
 
 /* p[n], m[n], v[n] updated in place from the gradient g[n] */
 __global__ void adam_kernel(float *p, float *m, float *v, const float *g, size_t n, float lr,

@@ -1,7 +1,7 @@
 /* Convolutions through cuDNN's convolution API (cudnnConvolutionForward / BackwardData /
  * BackwardFilter, still part of cuDNN 9 in libcudnn_cnn, declared deprecated but not warned
  * about unless CUDNN_WARN_DEPRECATED is defined): NCHW float tensors, cross-correlation, as the
- * CPU backend's im2col + sgemm (src/cpu/conv_cpu.c).
+ * CPU backend's im2col + sgemm (src/backend/cpu/conv_cpu.c).
  *
  * Per convolution shape the descriptors and the three algorithms are chosen once, with cuDNN's
  * heuristics (cudnnGet*Algorithm_v7: no benchmarking, so the same card and library pick the same

@@ -1,4 +1,4 @@
-/* C entry points of the CUDA backend beyond the op table (evae/backend.h, whose describe()
+/* C entry points of the CUDA backend beyond the op table (evae/backend/backend.h, whose describe()
  * gives the device and library versions): the convolution algorithms for the run manifest, a
  * knob for cuDNN's algorithm choice, and hooks the GPU tests use. Only present when the project
  * is built with CUDA (EVAE_HAVE_CUDA); call them after evae_cuda_backend() returned a table. */
@@ -33,7 +33,7 @@ void evae_cuda_set_grbm_general(int on);
  * need less and may still use shared memory when this says 0. */
 int evae_cuda_grbm_uses_shared(int d, int n);
 
-/* Cross-check of evae/philox.h against cuRAND's device generator: the number of the first
+/* Cross-check of evae/math/philox.h against cuRAND's device generator: the number of the first
  * 4 * blocks 32-bit words of (seed, stream) where curand_init(seed, stream, i) + curand() differs
  * from word i of evae_philox_block. 0 means evae's streams are cuRAND's PHILOX4_32_10 streams. */
 long evae_cuda_philox_mismatches(uint64_t seed, uint64_t stream, size_t blocks);

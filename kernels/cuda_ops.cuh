@@ -1,5 +1,5 @@
 /* The CUDA backend's operations, one group per file of kernels/. Each has the signature of the
- * matching evae_backend entry (evae/backend.h documents shapes and semantics); cuda_backend.cu
+ * matching evae_backend entry (evae/backend/backend.h documents shapes and semantics); cuda_backend.cu
  * puts them in the table. All buffers are device pointers; all work goes on cuda_ctx.stream. */
 #ifndef EVAE_CUDA_OPS_CUH
 #define EVAE_CUDA_OPS_CUH
@@ -9,7 +9,7 @@
 
 /* backend.h is a C header without linkage guards */
 extern "C" {
-#include "evae/backend.h"
+#include "evae/backend/backend.h"
 }
 
 /* reduce.cu */

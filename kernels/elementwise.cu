@@ -1,4 +1,4 @@
-/* Elementwise and per-row VAE ops. Per-element formulas come from evae/vae_math.h, the header
+/* Elementwise and per-row VAE ops. Per-element formulas come from evae/math/vae_math.h, the header
  * the CPU backend uses; per-row sums (log-likelihoods, entropies) accumulate in double like the
  * CPU's, through a fixed block tree (deterministic). Row kernels give each row one block and loop
  * rows with a stride of gridDim.x, so every thread of a block takes the same trip count and the
@@ -8,7 +8,7 @@
 #include "block_reduce.cuh"
 #include "cuda_context.cuh"
 #include "cuda_ops.cuh"
-#include "evae/vae_math.h"
+#include "evae/math/vae_math.h"
 
 #define GRID_STRIDE(i, n)                                                                     \
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < (n);                   \
@@ -121,16 +121,11 @@ void cuda_binarize(float *x, const float *p, const float *u, size_t n)
     CUDA_CHECK_LAUNCH();
 }
 
-/* y[n] = logit(alpha + gain (x + u)), gain = (1 - 2 alpha)/256: the per-element formula of
- * evae_logit_dequantize (src/logit.c), which the CPU backend calls. */
+/* y[n] = logit(alpha + gain (x + u)), gain = (1 - 2 alpha)/256 (evae_logit_dequantize_elem) */
 __global__ void logit_dequantize_kernel(float *y, const float *x, const float *u, size_t n,
                                         float alpha, float gain)
 {
-    GRID_STRIDE(i, n)
-    {
-        float s = alpha + gain * (x[i] + u[i]); /* in [alpha, 1 - alpha] */
-        y[i] = logf(s) - log1pf(-s);
-    }
+    GRID_STRIDE(i, n) y[i] = evae_logit_dequantize_elem(x[i], u[i], alpha, gain);
 }
 
 void cuda_logit_dequantize(float *y, const float *x, const float *u, size_t n, float alpha)

@@ -1,10 +1,10 @@
 /* Langevin and block-Gibbs chains for the GRBM, all steps of a call in one launch: each block
  * owns CPB chains at a time, keeps their states in shared memory and loops the steps inside the
  * kernel. One step of a chain is two products with W (hidden pre-activations a = W^T D z + b,
- * then the visible pass W p or W h) and the per-element update of evae/grbm_math.h.
+ * then the visible pass W p or W h) and the per-element update of evae/math/grbm_math.h.
  *
  * Random draws: the noise of step t, chain c, unit i (or j) is evae_normal_at / evae_uniform_at
- * at the index evae/grbm_math.h assigns (evae_grbm_langevin_index, evae_grbm_gibbs_h_index,
+ * at the index evae/math/grbm_math.h assigns (evae_grbm_langevin_index, evae_grbm_gibbs_h_index,
  * evae_grbm_gibbs_z_index), the positions the CPU backend uses, so a CUDA chain follows the CPU
  * chain from the same start within float rounding. The generator is Philox4x32-10, the same as
  * cuRAND's CURAND_RNG_PSEUDO_PHILOX4_32_10 (random.cu checks the equivalence); evaluating it per
@@ -20,7 +20,7 @@
 #include <stdlib.h>
 
 #include "cuda_ops.cuh"
-#include "evae/philox.h"
+#include "evae/math/philox.h"
 #include "grbm_common.cuh"
 
 static size_t chain_bytes(int d, int n, int cpb, bool smem_w)

@@ -27,8 +27,8 @@
 #include <stddef.h>
 
 #include "cuda_context.cuh"
-#include "evae/grbm.h"
-#include "evae/grbm_math.h"
+#include "evae/math/grbm.h"
+#include "evae/math/grbm_math.h"
 
 /* theta [grbm_size(d, n)] = [mu (d) | log_sigma (d) | W (d x n) | b (n)] */
 struct grbm_view {

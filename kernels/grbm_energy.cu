@@ -1,4 +1,4 @@
-/* GRBM energy E_beta(z) and its gradient dE_beta/dz (evae/grbm_math.h for the formulas,
+/* GRBM energy E_beta(z) and its gradient dE_beta/dz (evae/math/grbm_math.h for the formulas,
  * grbm_common.cuh for the two paths):
  *   a = W^T (D z) + b,  E = sum_i 0.5 D_i (z_i - mu_i)^2 - sum_j softplus(beta a_j),
  *   dE/dz_i = D_i ((z_i - mu_i) - beta (W sigmoid(beta a))_i).

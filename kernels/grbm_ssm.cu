@@ -1,6 +1,6 @@
 /* Sliced score matching for the GRBM: per-example loss J[B] and grad[theta] = d mean_b J_b /
- * d theta, the same forward and reverse passes as src/cpu/grbm_cpu.c (whose comment derives
- * them) with the per-element formulas of evae/grbm_math.h. Notation per example:
+ * d theta, the same forward and reverse passes as src/backend/cpu/grbm_cpu.c (whose comment derives
+ * them) with the per-element formulas of evae/math/grbm_math.h. Notation per example:
  *   x = D z, a = W^T x + b, p = sigmoid(a), q = p (1 - p), g = W p - (z - mu), s = D g,
  *   y_m = D v_m, u_m = W^T y_m, U2 = (1/M) sum_m u_m^2,
  *   J = -(1/M) sum_m sum_i D_i v_mi^2 + sum_j q_j U2_j + [0.5 |s|^2 or (1/M) sum_m 0.5 (v_m.s)^2]
@@ -168,7 +168,7 @@ __global__ void ssm_fused_kernel(grbm_view g, int d, int n, const float *z, int 
         if (tid == 0) J[c] = (float)jc;
     }
     __syncthreads();
-    /* theta's layout (evae/grbm.h): [mu (d) | log_sigma (d) | W (d x n) | b (n)] */
+    /* theta's layout (evae/math/grbm.h): [mu (d) | log_sigma (d) | W (d x n) | b (n)] */
     float *out = partial + (size_t)blockIdx.x * size; /* [size] */
     for (int i = tid; i < d; i += T) {
         out[i] = dmu[i];

@@ -1,4 +1,4 @@
-/* Random fills. Element i of (seed, stream) comes from evae/philox.h, the very functions the CPU
+/* Random fills. Element i of (seed, stream) comes from evae/math/philox.h, the very functions the CPU
  * backend calls, so the CUDA buffers equal the CPU ones: uniforms bit for bit (24 random bits
  * scaled by a power of two are exact in float), normals within a few ulp (Box-Muller through the
  * device's logf/sinf/cosf, which differ from libm's by at most 2 ulp).
@@ -14,7 +14,7 @@
 #include "cuda_context.cuh"
 #include "cuda_extras.h"
 #include "cuda_ops.cuh"
-#include "evae/philox.h"
+#include "evae/math/philox.h"
 
 /* out[n]: one element per thread of a grid-stride loop; each element computes its Philox block
  * (four words) and keeps one, which costs ~100 integer instructions: the fill stays bound by the

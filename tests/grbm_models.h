@@ -5,7 +5,7 @@
 #include <math.h>
 #include <stdint.h>
 
-#include "evae/philox.h"
+#include "evae/math/philox.h"
 
 /* A GRBM with well separated mixture components: |W| ~ wscale against sigma ~ 0.6..1.2, so the
  * marginal of z has several modes and the chains must cross between them. */

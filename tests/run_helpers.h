@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "evae/config.h"
+#include "evae/io/config.h"
 
 /* A fresh folder under /tmp; the name is written into buf. */
 static inline const char *temp_dir(char *buf, size_t cap, const char *tag)

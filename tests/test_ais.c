@@ -4,11 +4,11 @@
 #include <stdlib.h>
 
 #include "check.h"
-#include "evae/ais.h"
-#include "evae/backend.h"
-#include "evae/grbm.h"
-#include "evae/grbm_exact.h"
-#include "evae/philox.h"
+#include "evae/eval/ais.h"
+#include "evae/backend/backend.h"
+#include "evae/math/grbm.h"
+#include "evae/model/grbm_exact.h"
+#include "evae/math/philox.h"
 
 enum { d = 8, n = 12 };
 

@@ -7,9 +7,9 @@
 #include <string.h>
 
 #include "check.h"
-#include "evae/grbm.h"
-#include "evae/objective.h"
-#include "evae/philox.h"
+#include "evae/math/grbm.h"
+#include "evae/model/objective.h"
+#include "evae/math/philox.h"
 
 enum { B = 3, X = 7, H = 5, D = 3, N = 4 };
 

@@ -1,4 +1,4 @@
-/* The MAF preprocessing and the bits/dim arithmetic (evae/logit.h).
+/* The MAF preprocessing and the bits/dim arithmetic (evae/data/logit.h).
  *
  * The central check is a change of variables done numerically, with no Jacobian written down:
  * give y a known density, N(m_i, sd_i^2) independently per dimension. Then u = (x + noise)/256
@@ -8,8 +8,8 @@
  * answer is known in closed form: u uniform on [0,1]^D has ln p(u) = 0, so a model that spreads
  * its mass uniformly over the dequantized cube pays exactly log2(256) = 8 bits per dimension. */
 #include "check.h"
-#include "evae/logit.h"
-#include "evae/philox.h"
+#include "evae/data/logit.h"
+#include "evae/math/philox.h"
 
 #include <stdlib.h>
 

@@ -10,7 +10,7 @@
 #include "run_helpers.h"
 
 #include "check.h"
-#include "evae/train.h"
+#include "evae/cli/train.h"
 
 int main(void)
 {

@@ -6,7 +6,7 @@
 
 #include <stdint.h>
 
-#include "evae/data.h"
+#include "evae/data/dataset.h"
 
 enum { PLANE = 32 * 32, PIXELS = 3 * PLANE, RECORD = 1 + PIXELS };
 

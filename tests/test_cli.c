@@ -5,8 +5,8 @@
 #include <sys/wait.h>
 
 #include "check.h"
-#include "evae/run.h"
-#include "evae/safetensors.h"
+#include "evae/cli/run.h"
+#include "evae/io/safetensors.h"
 
 static const char *bin;
 static char out_path[256];

@@ -3,7 +3,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "check.h"
-#include "evae/config.h"
+#include "evae/io/config.h"
 
 #include <glob.h>
 #include <stdlib.h>

@@ -1,4 +1,4 @@
-/* CPU convolutions (src/cpu/conv_cpu.c) against an independent double-precision reference.
+/* CPU convolutions (src/backend/cpu/conv_cpu.c) against an independent double-precision reference.
  *
  * For each geometry, two layers:
  *  - conv layer      y = conv(x, w) + b[K]           L = sum(G .* y), G[N,K,P,Q] random
@@ -22,8 +22,8 @@
  * by orders of magnitude. The loss is linear in every input, so the central difference has no
  * truncation error; its double rounding (~1e-16 |L| / h) is negligible. */
 #include "check.h"
-#include "cpu/cpu_ops.h"
-#include "evae/philox.h"
+#include "backend/cpu/cpu_ops.h"
+#include "evae/math/philox.h"
 
 #include <float.h>
 #include <stdlib.h>

@@ -5,8 +5,8 @@
 #include <string.h>
 
 #include "check.h"
-#include "evae/data.h"
-#include "evae/philox.h"
+#include "evae/data/dataset.h"
+#include "evae/math/philox.h"
 
 static int is_permutation(const int *perm, int n)
 {

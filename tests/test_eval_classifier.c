@@ -1,4 +1,4 @@
-/* The classifier T(x, z) of the paper's Algorithm 2 (evae/eval.h):
+/* The classifier T(x, z) of the paper's Algorithm 2 (evae/eval/eval.h):
  *  1. its logits and the gradient of its logistic loss against an independent double-precision
  *     implementation and central finite differences;
  *  2. the KL estimate E[T] on two Gaussians with a known KL, q(z|x) = N(a x, s^2 I) against
@@ -10,8 +10,8 @@
 #include <string.h>
 
 #include "check.h"
-#include "evae/eval.h"
-#include "evae/philox.h"
+#include "evae/eval/eval.h"
+#include "evae/math/philox.h"
 #include "evae/util.h"
 
 static double softplus(double a) { return a > 0 ? a + log1p(exp(-a)) : log1p(exp(a)); }

@@ -11,10 +11,10 @@
 #include <string.h>
 
 #include "check.h"
-#include "evae/eval.h"
-#include "evae/grbm.h"
-#include "evae/grbm_exact.h"
-#include "evae/philox.h"
+#include "evae/eval/eval.h"
+#include "evae/math/grbm.h"
+#include "evae/model/grbm_exact.h"
+#include "evae/math/philox.h"
 #include "evae/util.h"
 
 enum { X = 6, H = 8, D = 2, N = 3, NX = 4, K = 5000 };

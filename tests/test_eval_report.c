@@ -5,8 +5,9 @@
 #include "run_helpers.h"
 
 #include "check.h"
-#include "evae/eval.h"
-#include "evae/train.h"
+#include "evae/cli/eval_cmd.h"
+#include "evae/eval/eval.h"
+#include "evae/cli/train.h"
 
 /* every number in the tree is finite, and nothing is null (cJSON writes NaN as null) */
 static int all_finite(const cJSON *j, const char *path)

@@ -4,9 +4,9 @@
 #include <string.h>
 
 #include "check.h"
-#include "cpu/cpu_ops.h"
-#include "evae/grbm.h"
-#include "evae/philox.h"
+#include "backend/cpu/cpu_ops.h"
+#include "evae/math/grbm.h"
+#include "evae/math/philox.h"
 
 /* ---- independent double reference (DESIGN.md section 2), theta in double ---- */
 typedef struct {

@@ -3,9 +3,9 @@
 #include <string.h>
 
 #include "check.h"
-#include "evae/grbm.h"
-#include "evae/grbm_init.h"
-#include "evae/philox.h"
+#include "evae/math/grbm.h"
+#include "evae/model/grbm_init.h"
+#include "evae/math/philox.h"
 
 int main(void)
 {

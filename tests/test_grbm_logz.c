@@ -3,9 +3,9 @@
 #include <stdlib.h>
 
 #include "check.h"
-#include "evae/grbm.h"
-#include "evae/grbm_exact.h"
-#include "evae/philox.h"
+#include "evae/math/grbm.h"
+#include "evae/model/grbm_exact.h"
+#include "evae/math/philox.h"
 
 /* E(z) = 0.5 |(z - mu)/sigma|^2 - sum_j softplus(a_j), a = W^T (z/sigma^2) + b, written out
  * independently of the library */

@@ -6,7 +6,7 @@
 
 #include <stdint.h>
 
-#include "evae/data.h"
+#include "evae/data/dataset.h"
 
 /* An IDX file in memory: big-endian magic and dims, then the bytes of body. */
 typedef struct {

@@ -1,10 +1,10 @@
 /* The Laplace decoder: cpu_laplace_ll (value and gradient) against an independent double
- * computation and central differences, and the calibrated scale (evae/laplace.h) as the
+ * computation and central differences, and the calibrated scale (evae/model/laplace.h) as the
  * maximizer of the mean log-likelihood over the scale. */
 #include "check.h"
-#include "cpu/cpu_ops.h"
-#include "evae/laplace.h"
-#include "evae/philox.h"
+#include "backend/cpu/cpu_ops.h"
+#include "evae/model/laplace.h"
+#include "evae/math/philox.h"
 
 #include <float.h>
 #include <stdlib.h>

@@ -3,9 +3,9 @@
 #include "run_helpers.h"
 
 #include "check.h"
-#include "evae/run.h"
-#include "evae/safetensors.h"
-#include "evae/train.h"
+#include "evae/cli/run.h"
+#include "evae/io/safetensors.h"
+#include "evae/cli/train.h"
 
 static const char *const small[] = {"device=cpu", "data.train_limit=1500", "train.batch=256",
                                     "model.hidden=128", "sample.steps=5", NULL};

@@ -4,7 +4,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "check.h"
-#include "evae/safetensors.h"
+#include "evae/io/safetensors.h"
 
 #include <cjson/cJSON.h>
 #include <stdbool.h>

@@ -1,15 +1,15 @@
 /* Langevin and block-Gibbs chains of the CPU backend reproduce the exact mean and covariance of
- * small GRBMs (exact moments by enumeration, evae/grbm_exact.h), and draw their random numbers
- * from the documented (seed, stream, index) positions (evae/grbm_math.h). */
+ * small GRBMs (exact moments by enumeration, evae/model/grbm_exact.h), and draw their random numbers
+ * from the documented (seed, stream, index) positions (evae/math/grbm_math.h). */
 #include <stdlib.h>
 #include <string.h>
 
 #include "check.h"
-#include "cpu/cpu_ops.h"
-#include "evae/grbm.h"
-#include "evae/grbm_exact.h"
-#include "evae/grbm_math.h"
-#include "evae/philox.h"
+#include "backend/cpu/cpu_ops.h"
+#include "evae/math/grbm.h"
+#include "evae/model/grbm_exact.h"
+#include "evae/math/grbm_math.h"
+#include "evae/math/philox.h"
 #include "grbm_models.h"
 
 

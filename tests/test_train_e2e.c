@@ -12,8 +12,8 @@
 #include <math.h>
 
 #include "check.h"
-#include "evae/data.h"
-#include "evae/train.h"
+#include "evae/data/dataset.h"
+#include "evae/cli/train.h"
 
 static double latent_free_test_ll(void)
 {

@@ -6,9 +6,9 @@
 #include <stdlib.h>
 
 #include "check.h"
-#include "evae/backend.h"
-#include "evae/network.h"
-#include "evae/philox.h"
+#include "evae/backend/backend.h"
+#include "evae/model/network.h"
+#include "evae/math/philox.h"
 
 enum { B = 4, IN = 6, OUT = 5, D = 3 };
 static const double h = 1e-5; /* central differences: truncation ~h^2, rounding ~1e-16/h */

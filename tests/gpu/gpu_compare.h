@@ -12,8 +12,8 @@
 #include <string.h>
 
 #include "check.h"
-#include "evae/backend.h"
-#include "evae/philox.h"
+#include "evae/backend/backend.h"
+#include "evae/math/philox.h"
 
 /* unit roundoff of float: every float operation is exact up to a factor (1 + e), |e| <= U */
 #define UR ((double)FLT_EPSILON / 2.0)

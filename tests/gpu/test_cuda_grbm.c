@@ -3,7 +3,7 @@
  * path is forced for small GRBMs through evae_cuda_set_grbm_general): energy and its gradient,
  * sliced score matching (both forms) with its parameter gradient, Langevin and Gibbs chains
  * from the same start and draws; then the CUDA samplers' moments against the exact moments of
- * small GRBMs (evae/grbm_exact.h). Outputs are poisoned with NaN before each CUDA op.
+ * small GRBMs (evae/model/grbm_exact.h). Outputs are poisoned with NaN before each CUDA op.
  *
  * Tolerances are first-order rounding bounds: a float sum of L terms is within L UR sum|terms|
  * of exact (UR = 2^-24), a function of a perturbed argument moves by its slope times the
@@ -20,10 +20,10 @@
 #ifdef EVAE_HAVE_CUDA
 #include "check.h"
 #include "cuda_extras.h"
-#include "evae/backend.h"
-#include "evae/grbm.h"
-#include "evae/grbm_exact.h"
-#include "evae/philox.h"
+#include "evae/backend/backend.h"
+#include "evae/math/grbm.h"
+#include "evae/model/grbm_exact.h"
+#include "evae/math/philox.h"
 #include "gpu/gpu_compare.h"
 #include "grbm_models.h"
 

@@ -20,8 +20,8 @@
 #ifdef EVAE_HAVE_CUDA
 #include "check.h"
 #include "cuda_extras.h"
-#include "evae/backend.h"
-#include "evae/philox.h"
+#include "evae/backend/backend.h"
+#include "evae/math/philox.h"
 #include "gpu/gpu_compare.h"
 
 static void test_device_facts(void)
@@ -30,7 +30,7 @@ static void test_device_facts(void)
     CHECK(what && strstr(what, "cuBLAS") && strstr(what, "sm_"), "describe() = '%s'",
           what ? what : "(null)");
     printf("device: %s\n", what ? what : "(null)");
-    /* evae/philox.h is cuRAND's PHILOX4_32_10: same words for the same (seed, stream, offset) */
+    /* evae/math/philox.h is cuRAND's PHILOX4_32_10: same words for the same (seed, stream, offset) */
     long bad = evae_cuda_philox_mismatches(TEST_SEED, 12345, (size_t)1 << 16);
     CHECK(bad == 0, "%ld Philox words differ from cuRAND's", bad);
     bad = evae_cuda_philox_mismatches(UINT64_MAX, evae_stream(EVAE_STREAM_SAMPLER, 77), 4099);

@@ -17,8 +17,9 @@
 
 #ifdef EVAE_HAVE_CUDA
 
-#include "evae/run.h"
-#include "evae/train_step.h"
+#include "evae/cli/run.h"
+#include "evae/model/input.h"
+#include "evae/model/train_step.h"
 
 enum { STEPS = 3 };
 

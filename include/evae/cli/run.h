@@ -1,0 +1,35 @@
+/* A run folder: where training writes its configuration, manifest, metrics, checkpoint and grids
+ * (DESIGN.md section 5), and the pieces shared by `train`, `sample` and `eval`. */
+#ifndef EVAE_RUN_H
+#define EVAE_RUN_H
+
+#include <stdio.h>
+
+#include "evae/io/config.h"
+#include "evae/data/dataset.h"
+#include "evae/model/model.h"
+#include "evae/model/objective.h"
+
+#define EVAE_CHECKPOINT_FILE "checkpoint.safetensors"
+
+/* mkdir -p PATH; non-zero with a message when it cannot be created or written. */
+int evae_mkdirs(const char *path);
+
+/* Writes manifest.json into dir: program version, git commit of the source, seed, device,
+ * library versions, host name, start time, command line. */
+int evae_write_manifest(const char *dir, const evae_config *cfg, int argc, char **argv);
+
+/* The model shape a config describes for a data set of the given image shape. */
+evae_model_shape evae_shape_from_config(const evae_config *cfg, int channels, int height,
+                                        int width);
+
+/* Loads the training and held-out sets named by cfg->data; *heldout_name is "test" or
+ * "validation". */
+int evae_load_data(const evae_config *cfg, evae_dataset *train, evae_dataset *heldout,
+                   const char **heldout_name);
+
+/* Resolves ARG, a run folder or a checkpoint file, to the checkpoint path (malloc'd) and loads
+ * its stored configuration into cfg. */
+char *evae_resolve_checkpoint(const char *arg, evae_config *cfg);
+
+#endif

@@ -1,0 +1,172 @@
+/* Run folders, manifests, data loading and batch preparation shared by the commands. */
+#define _DEFAULT_SOURCE /* POSIX.1-2008 and M_PI under -std=c11 */
+#include "evae/cli/run.h"
+
+#include <cblas.h>
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "evae/model/checkpoint.h"
+#include "evae/util.h"
+#ifdef EVAE_HAVE_CUDA
+#include "cuda_extras.h"
+#endif
+
+#ifndef EVAE_SOURCE_DIR
+#define EVAE_SOURCE_DIR "."
+#endif
+
+int evae_mkdirs(const char *path)
+{
+    char buf[4096];
+    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) {
+        evae_error("%s: path too long", path);
+        return 1;
+    }
+    for (char *p = buf + 1;; p++) {
+        if (*p == '/' || *p == '\0') {
+            char c = *p;
+            *p = '\0';
+            if (mkdir(buf, 0777) != 0 && errno != EEXIST) {
+                evae_error("%s: cannot create folder: %s", buf, strerror(errno));
+                return 1;
+            }
+            *p = c;
+            if (c == '\0') break;
+        }
+    }
+    struct stat st;
+    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        evae_error("%s: not a folder", path);
+        return 1;
+    }
+    if (access(path, W_OK) != 0) {
+        evae_error("%s: run folder is not writable: %s", path, strerror(errno));
+        return 1;
+    }
+    return 0;
+}
+
+static void git_commit(char *out, size_t cap)
+{
+    snprintf(out, cap, "unknown");
+    FILE *p = popen("git -C '" EVAE_SOURCE_DIR "' rev-parse HEAD 2>/dev/null && "
+                    "git -C '" EVAE_SOURCE_DIR "' status --porcelain --untracked-files=no "
+                    "2>/dev/null | head -1",
+                    "r");
+    if (!p) return;
+    char line[256], dirty[256] = "";
+    if (fgets(line, sizeof line, p)) {
+        line[strcspn(line, "\n")] = '\0';
+        if (fgets(dirty, sizeof dirty, p) && dirty[0])
+            snprintf(out, cap, "%s (with uncommitted changes)", line);
+        else
+            snprintf(out, cap, "%s", line);
+    }
+    pclose(p);
+}
+
+int evae_write_manifest(const char *dir, const evae_config *cfg, int argc, char **argv)
+{
+    cJSON *j = cJSON_CreateObject();
+    char commit[300], host[256] = "unknown", when[64];
+    git_commit(commit, sizeof commit);
+    gethostname(host, sizeof host);
+    time_t now = time(NULL);
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+    cJSON_AddStringToObject(j, "program", "evae " EVAE_VERSION);
+    cJSON_AddStringToObject(j, "git_commit", commit);
+    cJSON_AddNumberToObject(j, "seed", (double)cfg->train.seed);
+    cJSON_AddStringToObject(j, "device", cfg->device);
+    cJSON_AddStringToObject(j, "host", host);
+    cJSON_AddStringToObject(j, "started", when);
+    cJSON *cmd = cJSON_AddArrayToObject(j, "command_line");
+    for (int i = 0; i < argc; i++) cJSON_AddItemToArray(cmd, cJSON_CreateString(argv[i]));
+    cJSON *lib = cJSON_AddObjectToObject(j, "libraries");
+    cJSON_AddStringToObject(lib, "openblas", openblas_get_config());
+    cJSON_AddStringToObject(lib, "zlib", zlibVersion());
+    cJSON_AddStringToObject(lib, "cjson", cJSON_Version());
+#ifdef __VERSION__
+    cJSON_AddStringToObject(lib, "compiler", __VERSION__);
+#endif
+    const evae_backend *be = evae_backend_by_name(cfg->device);
+    if (be) cJSON_AddStringToObject(j, "backend", be->name);
+    if (be && be->describe) cJSON_AddStringToObject(lib, "device", be->describe());
+#ifdef EVAE_HAVE_CUDA
+    /* chosen once per convolution shape, on first use: the trainer rewrites the manifest after
+     * its first epoch so that they are recorded */
+    if (be && strcmp(be->name, "cuda") == 0 && evae_cuda_conv_algorithms()[0])
+        cJSON_AddStringToObject(j, "cudnn_algorithms", evae_cuda_conv_algorithms());
+#endif
+    char *text = cJSON_Print(j);
+    cJSON_Delete(j);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/manifest.json", dir);
+    FILE *f = fopen(path, "w");
+    int rc = 0;
+    if (!f || fprintf(f, "%s\n", text) < 0 || fclose(f) != 0) {
+        evae_error("%s: cannot write the manifest: %s", path, strerror(errno));
+        rc = 1;
+    }
+    free(text);
+    return rc;
+}
+
+evae_model_shape evae_shape_from_config(const evae_config *cfg, int channels, int height, int width)
+{
+    evae_model_shape s = {
+        .arch = strcmp(cfg->data.dataset, "cifar10") == 0 ? EVAE_ARCH_CONV : EVAE_ARCH_MLP,
+        .channels = channels,
+        .height = height,
+        .width = width,
+        .latent = cfg->model.latent,
+        .hidden = cfg->model.hidden,
+        .grbm_hidden = cfg->model.grbm_hidden,
+        .prior_grbm = strcmp(cfg->model.prior, "grbm") == 0,
+    };
+    return s;
+}
+
+int evae_load_data(const evae_config *cfg, evae_dataset *train, evae_dataset *heldout,
+                   const char **heldout_name)
+{
+    int rc;
+    if (strcmp(cfg->data.dataset, "cifar10") == 0)
+        rc = evae_cifar_load(cfg->data.dir, cfg->data.validation, train, heldout, heldout_name);
+    else
+        rc = evae_mnist_load(cfg->data.dir, cfg->data.validation, train, heldout, heldout_name);
+    if (rc) return rc;
+    if (cfg->data.train_limit > 0 && cfg->data.train_limit < train->n) train->n = cfg->data.train_limit;
+    return 0;
+}
+
+char *evae_resolve_checkpoint(const char *arg, evae_config *cfg)
+{
+    struct stat st;
+    char path[4096];
+    if (stat(arg, &st) != 0) {
+        evae_error("%s: no such run folder or checkpoint", arg);
+        return NULL;
+    }
+    if (S_ISDIR(st.st_mode))
+        snprintf(path, sizeof path, "%s/%s", arg, EVAE_CHECKPOINT_FILE);
+    else
+        snprintf(path, sizeof path, "%s", arg);
+    char *ini = evae_checkpoint_config(path);
+    if (!ini) return NULL;
+    evae_config_defaults(cfg);
+    int rc = evae_config_load_string(cfg, ini, path);
+    free(ini);
+    if (rc) {
+        evae_error("%s: the configuration stored in the checkpoint could not be read", path);
+        return NULL;
+    }
+    return strdup(path);
+}

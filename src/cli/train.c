@@ -1,0 +1,291 @@
+/* The training loop of Algorithm 1: per batch, one Adam step of the encoder and decoder on the
+ * ALB, then one Adam step of the GRBM prior by sliced score matching on the same z, detached.
+ * Random state is counter-based (evae/math/philox.h): every draw is named by (seed, purpose, step), so
+ * a run resumed from a checkpoint continues exactly as if it had never stopped. */
+#define _DEFAULT_SOURCE /* POSIX.1-2008 and M_PI under -std=c11 */
+#include "evae/cli/train.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "evae/model/checkpoint.h"
+#include "evae/data/logit.h"
+#include "evae/io/metrics.h"
+#include "evae/math/philox.h"
+#include "evae/cli/progress.h"
+#include "evae/cli/run.h"
+#include "evae/model/input.h"
+#include "evae/cli/grids.h"
+#include "evae/model/sampling.h"
+#include "evae/model/train_step.h"
+#include "evae/util.h"
+
+/* Per-example sums over an epoch, kept in backend memory so no step waits for the device. */
+typedef struct epoch_sums {
+    float *alb, *ll, *J; /* [cap] */
+    double scale_sum;    /* Laplace: sum of calibrated scales (host numbers) */
+    int batches;
+} epoch_sums;
+
+typedef struct heldout_eval {
+    double alb, ll; /* means over the held-out set */
+    double log_det; /* CIFAR-10: mean ln|dy/du| of the logit transform, to convert to bits/dim */
+} heldout_eval;
+
+/* ALB of the held-out set with a fixed binarization / noise seed, so epochs are comparable. */
+static heldout_eval evaluate(const evae_model *m, evae_workspace *w, const float *data_dev,
+                             int n, uint64_t seed)
+{
+    const evae_backend *be = m->be;
+    heldout_eval r = {0.0, 0.0, 0.0};
+    float *y = m->decoder == EVAE_DEC_LAPLACE ? evae_xcalloc((size_t)w->cap * m->x_dim, 4) : NULL;
+    double *log_det = y ? evae_xcalloc((size_t)w->cap, sizeof(double)) : NULL;
+    for (int start = 0, bi = 0; start < n; start += w->cap, bi++) {
+        int B = n - start < w->cap ? n - start : w->cap;
+        be->copy(w->p, data_dev + (size_t)start * m->x_dim, (size_t)B * m->x_dim * sizeof(float));
+        evae_prepare_input(m, w, B, seed, evae_stream(EVAE_STREAM_EVAL, 2 * (uint64_t)bi));
+        evae_alb_forward(m, w, B, seed, evae_stream(EVAE_STREAM_EVAL, 2 * (uint64_t)bi + 1), NULL);
+        r.alb += be->sum(w->alb, (size_t)B);
+        r.ll += be->sum(w->ll, (size_t)B);
+        if (y) {
+            be->download(y, evae_ws_x(w), (size_t)B * m->x_dim * sizeof(float));
+            evae_logit_log_det(log_det, y, B, m->x_dim, EVAE_LOGIT_ALPHA);
+            for (int b = 0; b < B; b++) r.log_det += log_det[b];
+        }
+    }
+    free(y);
+    free(log_det);
+    r.alb /= n;
+    r.ll /= n;
+    r.log_det /= n;
+    return r;
+}
+
+static void run_dir_default(evae_config *cfg)
+{
+    if (cfg->run.dir[0]) return;
+    char stamp[32];
+    time_t now = time(NULL);
+    strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", localtime(&now));
+    snprintf(cfg->run.dir, sizeof cfg->run.dir, "runs/%s-%s", cfg->run.name, stamp);
+}
+
+static int write_text(const char *dir, const char *name, const char *text)
+{
+    char path[4096], tmp[4200];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f || fputs(text, f) < 0 || fclose(f) != 0 || rename(tmp, path) != 0) {
+        evae_error("%s: cannot write", path);
+        return 1;
+    }
+    return 0;
+}
+
+int evae_train(evae_config *cfg, const char *resume_dir, int argc, char **argv)
+{
+    if (resume_dir) snprintf(cfg->run.dir, sizeof cfg->run.dir, "%s", resume_dir);
+    run_dir_default(cfg);
+    const char *dir = cfg->run.dir;
+    if (evae_mkdirs(dir)) return 1;
+    const evae_backend *be = evae_backend_by_name(cfg->device);
+    if (!be) return 1;
+
+    evae_dataset train = {0}, heldout = {0};
+    const char *heldout_name = "test";
+    if (evae_load_data(cfg, &train, &heldout, &heldout_name)) return 1;
+    if (train.n < 1 || heldout.n < 1) {
+        evae_error("%s: need at least one training and one %s example (have %d and %d)",
+                   cfg->data.dir, heldout_name, train.n, heldout.n);
+        return 1;
+    }
+
+    evae_model m;
+    evae_model_shape shape = evae_shape_from_config(cfg, train.channels, train.height, train.width);
+    if (evae_model_create(&m, be, &shape)) return 1;
+    char ckpt[4096], metrics[4096];
+    snprintf(ckpt, sizeof ckpt, "%s/%s", dir, EVAE_CHECKPOINT_FILE);
+    snprintf(metrics, sizeof metrics, "%s/metrics.jsonl", dir);
+    evae_train_state st = {.epoch = 0, .global_step = 0, .seed = cfg->train.seed};
+    char *ini = evae_config_to_ini_string(cfg);
+    int rc = 0;
+    if (resume_dir) {
+        rc = evae_checkpoint_load(ckpt, &m, &st);
+        if (!rc && st.seed != cfg->train.seed) {
+            evae_error("%s: checkpoint seed %ld differs from train.seed %ld; a resumed run keeps "
+                       "its seed", ckpt, st.seed, cfg->train.seed);
+            rc = 1;
+        }
+        rc = rc || evae_metrics_truncate(metrics, st.epoch);
+        if (!rc)
+            printf("resuming %s at epoch %d (step %ld)\n", dir, st.epoch, st.global_step);
+    } else {
+        evae_model_init(&m, (uint64_t)cfg->train.seed);
+    }
+    rc = rc || write_text(dir, "config.ini", ini) ||
+         evae_write_manifest(dir, cfg, argc, argv);
+    if (rc) {
+        free(ini);
+        evae_model_free(&m);
+        return 1;
+    }
+
+    const int D = m.x_dim, cap = cfg->train.batch < train.n ? cfg->train.batch : train.n;
+    const int as_unit = m.decoder == EVAE_DEC_BERNOULLI;
+    const uint64_t seed = (uint64_t)cfg->train.seed;
+    const double log_z = evae_model_exact_log_z(&m); /* NaN for the GRBM */
+    float *train_dev = evae_upload_dataset(be, &train, as_unit);   /* [n_train, D] */
+    float *heldout_dev = evae_upload_dataset(be, &heldout, as_unit); /* [n_heldout, D] */
+    evae_workspace w;
+    evae_workspace_create(&w, &m, cap, cfg->ssm.projections);
+    int *perm = evae_xcalloc((size_t)train.n, sizeof(int));
+    int *idx_dev = be->alloc((size_t)train.n * sizeof(int)); /* [n_train] batch order */
+    epoch_sums acc = {be->alloc(cap * sizeof(float)), be->alloc(cap * sizeof(float)),
+                      be->alloc(cap * sizeof(float)), 0.0, 0};
+    float *zeros = evae_xcalloc((size_t)cap, sizeof(float));
+    const int steps = (train.n + cap - 1) / cap;
+    evae_progress prog;
+    evae_progress_init(&prog);
+    double t_run = evae_now();
+    printf("training %s: %d %s examples, %d %s, device %s, %ld parameters + %zu prior\n", dir,
+           train.n, cfg->data.dataset, heldout.n, heldout_name, be->name, (long)m.n_params,
+           m.n_theta);
+
+    const int start_epoch = st.epoch;
+    for (int epoch = st.epoch; epoch < cfg->train.epochs && !rc; epoch++) {
+        double t0 = evae_now();
+        evae_shuffle(perm, train.n, seed, (uint64_t)epoch);
+        be->upload(idx_dev, perm, (size_t)train.n * sizeof(int));
+        be->upload(acc.alb, zeros, cap * sizeof(float));
+        be->upload(acc.ll, zeros, cap * sizeof(float));
+        be->upload(acc.J, zeros, cap * sizeof(float));
+        acc.scale_sum = 0.0;
+        acc.batches = 0;
+        for (int s = 0; s < steps; s++) {
+            int B = train.n - s * cap < cap ? train.n - s * cap : cap;
+            uint64_t gs = (uint64_t)st.global_step;
+            be->gather_rows(w.p, train_dev, idx_dev + (size_t)s * cap, B, D);
+            float scale = evae_train_step(&m, &w, B, cfg, gs);
+            if (m.decoder == EVAE_DEC_LAPLACE) acc.scale_sum += scale;
+            if (shape.prior_grbm) be->axpy(acc.J, w.J, (size_t)B, 1.0f);
+            be->axpy(acc.alb, w.alb, (size_t)B, 1.0f);
+            be->axpy(acc.ll, w.ll, (size_t)B, 1.0f);
+            acc.batches++;
+            st.global_step++;
+
+            int log_now = (s + 1) % cfg->train.log_every == 0;
+            if (log_now || evae_progress_due(&prog)) {
+                /* the numbers of this batch (a synchronization point on a device) */
+                double alb = be->sum(w.alb, (size_t)B) / B;
+                double el = evae_now() - t0, rate = (s + 1) * (double)cap / el;
+                double eta = el / (s + 1) * ((double)steps * (cfg->train.epochs - epoch) - s - 1);
+                evae_progress_draw(&prog, epoch + 1, cfg->train.epochs, s + 1, steps, -alb, rate,
+                                   eta);
+                if (log_now) {
+                    cJSON *o = cJSON_CreateObject();
+                    cJSON_AddNumberToObject(o, "epoch", epoch + 1);
+                    cJSON_AddNumberToObject(o, "step", (double)st.global_step);
+                    cJSON_AddNumberToObject(o, "batch_alb", isnan(log_z) ? alb : alb - log_z);
+                    if (shape.prior_grbm)
+                        cJSON_AddNumberToObject(o, "batch_ssm", be->sum(w.J, (size_t)B) / B);
+                    rc = evae_metrics_append(metrics, o);
+                }
+            }
+        }
+        evae_progress_clear(&prog);
+        if (rc) break;
+        double t_train = evae_now() - t0;
+        if (m.decoder == EVAE_DEC_LAPLACE) m.laplace_scale = (float)(acc.scale_sum / acc.batches);
+        double tr_alb = be->sum(acc.alb, cap) / train.n, tr_ll = be->sum(acc.ll, cap) / train.n;
+        double tr_J = be->sum(acc.J, cap) / train.n;
+        heldout_eval ev = evaluate(&m, &w, heldout_dev, heldout.n, seed);
+        if (!isnan(log_z)) { /* N(0, I) prior: report the true ELBO */
+            tr_alb -= log_z;
+            ev.alb -= log_z;
+        }
+        /* a NaN can hide from the loss (e.g. behind a ReLU that zeroes it), not from the
+         * parameters' sum */
+        double psum = be->sum(m.params, m.n_params) + be->sum(m.theta, m.n_theta);
+        if (!isfinite(tr_alb) || !isfinite(ev.alb) || !isfinite(tr_J) || !isfinite(psum)) {
+            evae_error("non-finite loss or parameters in epoch %d (train ALB %g, %s ALB %g, SSM "
+                       "%g, parameter sum %g); stopping "
+                       "without saving. The last checkpoint, if any, is intact in %s: resume it "
+                       "with a smaller train.lr / train.prior_lr (evae train --resume %s "
+                       "train.lr=...)", epoch + 1, tr_alb, heldout_name, ev.alb, tr_J, psum, dir,
+                       dir);
+            rc = 3;
+            break;
+        }
+        st.epoch = epoch + 1;
+        int save = st.epoch % cfg->train.checkpoint_every == 0 || st.epoch == cfg->train.epochs;
+        if (save) rc = evae_checkpoint_save(ckpt, &m, &st, ini);
+        double t_epoch = evae_now() - t0;
+        char key_alb[64], key_ll[64];
+        snprintf(key_alb, sizeof key_alb, "%s_alb", heldout_name);
+        snprintf(key_ll, sizeof key_ll, "%s_recon", heldout_name);
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "epoch", st.epoch);
+        cJSON_AddNumberToObject(o, "step", (double)st.global_step);
+        cJSON_AddNumberToObject(o, "train_alb", tr_alb);
+        cJSON_AddNumberToObject(o, "train_recon", tr_ll);
+        if (shape.prior_grbm) cJSON_AddNumberToObject(o, "train_ssm", tr_J);
+        cJSON_AddNumberToObject(o, key_alb, ev.alb);
+        cJSON_AddNumberToObject(o, key_ll, ev.ll);
+        if (m.decoder == EVAE_DEC_LAPLACE) {
+            /* bits/dim of the 8-bit data implied by the ALB (not a bound for the GRBM prior;
+             * for N(0, I) it is the ELBO's bound); evae eval gives the estimators */
+            char key_bpd[64];
+            snprintf(key_bpd, sizeof key_bpd, "%s_alb_bpd", heldout_name);
+            cJSON_AddNumberToObject(o, key_bpd, evae_bits_per_dim(ev.alb + ev.log_det, D));
+            cJSON_AddNumberToObject(o, "laplace_scale", m.laplace_scale);
+        }
+        cJSON_AddNumberToObject(o, "examples_per_s", train.n / t_train);
+        cJSON_AddNumberToObject(o, "epoch_time_s", t_epoch);
+        cJSON_AddNumberToObject(o, "wall_time_s", evae_now() - t_run);
+        rc = rc || evae_metrics_append(metrics, o);
+        /* again after the first epoch: by now the device has chosen its convolution algorithms */
+        if (epoch == start_epoch && m.shape.arch == EVAE_ARCH_CONV)
+            rc = rc || evae_write_manifest(dir, cfg, argc, argv);
+        char ssm[48] = "";
+        if (shape.prior_grbm) snprintf(ssm, sizeof ssm, ", SSM %.3f", tr_J);
+        printf("epoch %d/%d  train %s %.2f (recon %.2f%s)  %s %s %.2f  %.0f ex/s  %.2fs\n",
+               st.epoch, cfg->train.epochs, shape.prior_grbm ? "ALB" : "ELBO", tr_alb, tr_ll, ssm,
+               heldout_name, shape.prior_grbm ? "ALB" : "ELBO", ev.alb, train.n / t_train,
+               t_epoch);
+        fflush(stdout);
+        if (save && !rc) {
+            char tag[32];
+            snprintf(tag, sizeof tag, "epoch%03d", st.epoch);
+            /* up to 32, whole rows of 8 so each reconstruction sits under its image */
+            int nr = heldout.n < 32 ? heldout.n : 32;
+            if (nr >= 8) nr -= nr % 8;
+            /* reconstruction inputs: the first held-out examples, prepared as in evaluation */
+            be->copy(w.p, heldout_dev, (size_t)nr * D * sizeof(float));
+            evae_prepare_input(&m, &w, nr, seed, evae_stream(EVAE_STREAM_EVAL, 0));
+            float *xr = be->alloc((size_t)nr * D * sizeof(float));
+            be->copy(xr, evae_ws_x(&w), (size_t)nr * D * sizeof(float));
+            rc = evae_write_grids(&m, &w, dir, tag, cfg->sample.sampler, cfg->sample.steps,
+                                  (float)cfg->sample.eta, cfg->sample.n, seed, xr, nr);
+            be->free(xr);
+        }
+    }
+    be->free(acc.alb);
+    be->free(acc.ll);
+    be->free(acc.J);
+    be->free(idx_dev);
+    be->free(train_dev);
+    be->free(heldout_dev);
+    free(zeros);
+    free(perm);
+    free(ini);
+    evae_workspace_free(&w, &m);
+    evae_model_free(&m);
+    evae_dataset_free(&train);
+    evae_dataset_free(&heldout);
+    if (!rc) printf("done: %s (%.1fs)\n", dir, evae_now() - t_run);
+    return rc;
+}

@@ -1,0 +1,179 @@
+/* Annealed importance sampling for the GRBM's log Z (evae/eval/ais.h). */
+#include "evae/eval/ais.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "evae/math/grbm.h"
+#include "evae/math/philox.h"
+#include "evae/util.h"
+
+evae_ais_opts evae_ais_default_opts(void)
+{
+    evae_ais_opts o;
+    memset(&o, 0, sizeof o);
+    o.chains = 1000;
+    o.temperatures = 1000;
+    o.schedule = EVAE_AIS_SIGMOID;
+    o.sigmoid_delta = 4.0f;
+    o.gibbs_steps = 1;
+    o.runs = 4;
+    o.seed = 1;
+    o.mutate_beta = 1.0f;
+    return o;
+}
+
+int evae_ais_schedule_from_name(const char *name, evae_ais_schedule *out)
+{
+    if (name && strcmp(name, "linear") == 0) {
+        *out = EVAE_AIS_LINEAR;
+        return 0;
+    }
+    if (name && strcmp(name, "sigmoid") == 0) {
+        *out = EVAE_AIS_SIGMOID;
+        return 0;
+    }
+    evae_error("ais: unknown schedule '%s' (use linear or sigmoid)", name ? name : "(null)");
+    return 1;
+}
+
+static double sigmoid(double x) { return 1.0 / (1.0 + exp(-x)); }
+
+static int check_opts(const evae_ais_opts *o)
+{
+    if (o->chains < 1 || o->temperatures < 1 || o->gibbs_steps < 1) {
+        evae_error("ais: chains (%d), temperatures (%d) and gibbs_steps (%d) must be >= 1",
+                   o->chains, o->temperatures, o->gibbs_steps);
+        return 1;
+    }
+    if (o->runs < 1 || o->runs > EVAE_AIS_MAX_RUNS) {
+        evae_error("ais: runs = %d, must be in 1..%d", o->runs, EVAE_AIS_MAX_RUNS);
+        return 1;
+    }
+    if (o->schedule != EVAE_AIS_LINEAR && o->schedule != EVAE_AIS_SIGMOID) {
+        evae_error("ais: unknown schedule %d", (int)o->schedule);
+        return 1;
+    }
+    if (o->schedule == EVAE_AIS_SIGMOID && !(o->sigmoid_delta > 0.0f)) {
+        evae_error("ais: sigmoid_delta = %g, must be > 0", (double)o->sigmoid_delta);
+        return 1;
+    }
+    if (!(o->mutate_beta > 0.0f) || !isfinite(o->mutate_beta)) {
+        evae_error("ais: mutate_beta = %g, must be a positive number (1 outside tests)",
+                   (double)o->mutate_beta);
+        return 1;
+    }
+    return 0;
+}
+
+int evae_ais_betas(const evae_ais_opts *o, double *beta)
+{
+    if (check_opts(o)) return 1;
+    const int K = o->temperatures;
+    if (o->schedule == EVAE_AIS_LINEAR) {
+        for (int k = 0; k <= K; k++) beta[k] = (double)k / K;
+    } else {
+        double delta = o->sigmoid_delta;
+        double s0 = sigmoid(-delta), sK = sigmoid(delta);
+        for (int k = 0; k <= K; k++)
+            beta[k] = (sigmoid(delta * (2.0 * k / K - 1.0)) - s0) / (sK - s0);
+    }
+    beta[0] = 0.0; /* exact ends, whatever the rounding */
+    beta[K] = 1.0;
+    return 0;
+}
+
+/* ln mean exp(x[i]) over count values */
+static double log_mean_exp(const double *x, size_t count)
+{
+    double mx = -INFINITY;
+    for (size_t i = 0; i < count; i++)
+        if (x[i] > mx) mx = x[i];
+    double s = 0.0;
+    for (size_t i = 0; i < count; i++) s += exp(x[i] - mx);
+    return mx + log(s / (double)count);
+}
+
+static uint64_t ais_stream(int run, int k)
+{
+    return evae_stream(EVAE_STREAM_EVAL, (1ull << 47) | ((uint64_t)run << 32) | (uint64_t)k);
+}
+
+int evae_ais_log_z(const evae_backend *be, const float *theta, int d, int n,
+                   const evae_ais_opts *o, evae_ais_result *r)
+{
+    if (check_opts(o)) return 1;
+    if (d <= 0 || n <= 0) {
+        evae_error("ais: d = %d, n = %d must be positive", d, n);
+        return 1;
+    }
+    const int K = o->temperatures, C = o->chains;
+    double *beta = evae_xcalloc((size_t)K + 1, sizeof(double));
+    evae_ais_betas(o, beta);
+
+    memset(r, 0, sizeof *r);
+    r->runs = o->runs;
+    r->total_chains = C * o->runs;
+    /* log Z_0 = (d/2) ln 2pi + sum ln sigma + n ln 2 */
+    float *log_sigma = evae_xcalloc((size_t)d, sizeof(float)); /* log_sigma[d], host */
+    be->download(log_sigma, theta + evae_grbm_log_sigma(d, n), sizeof(float) * (size_t)d);
+    r->log_z0 = 0.5 * d * log(2.0 * 3.14159265358979323846) + n * log(2.0);
+    for (int i = 0; i < d; i++) r->log_z0 += log_sigma[i];
+    free(log_sigma);
+
+    float *z = be->alloc(sizeof(float) * (size_t)C * d);   /* z[C,d], backend */
+    float *E = be->alloc(sizeof(float) * (size_t)C);       /* E[C], backend */
+    float *E_prev = evae_xcalloc((size_t)C, sizeof(float)); /* E_prev[C], host */
+    float *E_cur = evae_xcalloc((size_t)C, sizeof(float));  /* E_cur[C], host */
+    double *log_w = evae_xcalloc((size_t)C * o->runs, sizeof(double)); /* log_w[runs, C] */
+
+    for (int run = 0; run < o->runs; run++) {
+        double *lw = log_w + (size_t)run * C; /* lw[C] */
+        /* exact base samples: at beta = 0, z | h is N(mu, sigma^2) whatever h and z were */
+        be->grbm_gibbs(theta, d, n, z, C, 1, 0.0f, o->seed, ais_stream(run, 0));
+        for (int k = 1; k <= K; k++) {
+            /* log w += ln f_{beta_k}(z) - ln f_{beta_{k-1}}(z) at the current z */
+            be->grbm_energy(theta, d, n, (float)beta[k - 1], z, C, E, NULL);
+            be->download(E_prev, E, sizeof(float) * (size_t)C);
+            be->grbm_energy(theta, d, n, (float)beta[k], z, C, E, NULL);
+            be->download(E_cur, E, sizeof(float) * (size_t)C);
+            for (int c = 0; c < C; c++) lw[c] += (double)E_prev[c] - (double)E_cur[c];
+            /* move z with a kernel that leaves p_{beta_k} invariant (none needed after the last) */
+            if (k < K)
+                be->grbm_gibbs(theta, d, n, z, C, o->gibbs_steps,
+                               (float)(beta[k] * o->mutate_beta), o->seed, ais_stream(run, k));
+        }
+        r->run_log_z[run] = r->log_z0 + log_mean_exp(lw, (size_t)C);
+    }
+
+    r->log_z = r->log_z0 + log_mean_exp(log_w, (size_t)C * o->runs);
+    /* ESS = (sum w)^2 / sum w^2, scaled by the largest weight to stay finite */
+    double mx = -INFINITY, s1 = 0.0, s2 = 0.0;
+    for (size_t i = 0; i < (size_t)C * o->runs; i++)
+        if (log_w[i] > mx) mx = log_w[i];
+    for (size_t i = 0; i < (size_t)C * o->runs; i++) {
+        double w = exp(log_w[i] - mx);
+        s1 += w;
+        s2 += w * w;
+    }
+    r->ess = s1 * s1 / s2;
+    if (o->runs > 1) {
+        double mean = 0.0, var = 0.0;
+        for (int k = 0; k < o->runs; k++) mean += r->run_log_z[k] / o->runs;
+        for (int k = 0; k < o->runs; k++)
+            var += (r->run_log_z[k] - mean) * (r->run_log_z[k] - mean) / (o->runs - 1);
+        r->run_std = sqrt(var);
+        r->std_err = r->run_std / sqrt((double)o->runs);
+    } else {
+        r->run_std = r->std_err = NAN;
+    }
+
+    be->free(z);
+    be->free(E);
+    free(E_prev);
+    free(E_cur);
+    free(log_w);
+    free(beta);
+    return 0;
+}

@@ -1,0 +1,219 @@
+/* Model checkpoints as safetensors (evae/model/checkpoint.h). */
+#define _DEFAULT_SOURCE /* POSIX.1-2008 and M_PI under -std=c11 */
+#include "evae/model/checkpoint.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "evae/io/safetensors.h"
+#include "evae/util.h"
+
+#define CKPT_FORMAT "evae-checkpoint-1"
+#define MAX_TENSORS 64
+
+typedef struct collect {
+    evae_st_tensor t[MAX_TENSORS];
+    int count;
+    const float *params, *theta; /* host copies */
+} collect;
+
+static void add_tensor(collect *c, const char *name, const float *data, size_t count, int ndim,
+                       const long *shape)
+{
+    evae_st_tensor *t = &c->t[c->count++];
+    memset(t, 0, sizeof *t);
+    snprintf(t->name, sizeof t->name, "%s", name);
+    snprintf(t->dtype, sizeof t->dtype, "F32");
+    t->ndim = ndim;
+    for (int i = 0; i < ndim; i++) t->shape[i] = shape[i];
+    t->data = data;
+    t->nbytes = count * sizeof(float);
+}
+
+static void collect_fn(void *ctx, const char *name, int in_theta, size_t offset, size_t count,
+                       int ndim, const long *shape)
+{
+    collect *c = ctx;
+    add_tensor(c, name, (in_theta ? c->theta : c->params) + offset, count, ndim, shape);
+}
+
+static float *download(const evae_model *m, const float *src, size_t n)
+{
+    float *h = evae_xcalloc(n, sizeof(float));
+    m->be->download(h, src, n * sizeof(float));
+    return h;
+}
+
+int evae_checkpoint_save(const char *path, const evae_model *m, const evae_train_state *st,
+                         const char *config_ini)
+{
+    size_t P = m->n_params, T = m->n_theta;
+    float *host[6] = {download(m, m->params, P),  download(m, m->adam_m, P),
+                      download(m, m->adam_v, P),  download(m, m->theta, T),
+                      download(m, m->theta_m, T), download(m, m->theta_v, T)};
+    collect c = {.count = 0, .params = host[0], .theta = host[3]};
+    evae_model_each_tensor(m, collect_fn, &c);
+    long ps[1] = {(long)P}, ts[1] = {(long)T};
+    add_tensor(&c, "optim.vae.exp_avg", host[1], P, 1, ps);
+    add_tensor(&c, "optim.vae.exp_avg_sq", host[2], P, 1, ps);
+    add_tensor(&c, "optim.prior.exp_avg", host[4], T, 1, ts);
+    add_tensor(&c, "optim.prior.exp_avg_sq", host[5], T, 1, ts);
+
+    char epoch[32], gstep[32], vsteps[32], psteps[32], seed[32], scale[32], rng[96], image[48];
+    snprintf(image, sizeof image, "%dx%dx%d", m->shape.channels, m->shape.height,
+             m->shape.width);
+    snprintf(epoch, sizeof epoch, "%d", st->epoch);
+    snprintf(gstep, sizeof gstep, "%ld", st->global_step);
+    snprintf(vsteps, sizeof vsteps, "%ld", m->vae_steps);
+    snprintf(psteps, sizeof psteps, "%ld", m->prior_steps);
+    snprintf(seed, sizeof seed, "%ld", st->seed);
+    snprintf(scale, sizeof scale, "%.9g", (double)m->laplace_scale); /* exact for a float */
+    snprintf(rng, sizeof rng, "philox4x32-10 seed=%ld step=%ld epoch=%d", st->seed,
+             st->global_step, st->epoch);
+    const char *keys[] = {"format", "epoch", "global_step", "vae_steps", "prior_steps", "seed",
+                          "laplace_scale", "rng", "image_shape", "config"};
+    const char *vals[] = {CKPT_FORMAT, epoch, gstep, vsteps, psteps, seed, scale, rng, image,
+                          config_ini ? config_ini : ""};
+    int rc = evae_st_write(path, c.t, c.count, keys, vals, (int)(sizeof keys / sizeof *keys));
+    for (int i = 0; i < 6; i++) free(host[i]);
+    return rc;
+}
+
+char *evae_checkpoint_config(const char *path)
+{
+    evae_st_file *f = evae_st_read(path);
+    if (!f) return NULL;
+    const char *fmt = evae_st_meta(f, "format"), *cfg = evae_st_meta(f, "config");
+    char *out = NULL;
+    if (!fmt || strcmp(fmt, CKPT_FORMAT) != 0)
+        evae_error("%s: not an evae checkpoint (metadata 'format' is %s, expected %s)", path,
+                   fmt ? fmt : "missing", CKPT_FORMAT);
+    else if (!cfg)
+        evae_error("%s: corrupt checkpoint: no 'config' metadata", path);
+    else
+        out = strdup(cfg);
+    evae_st_close(f);
+    return out;
+}
+
+int evae_checkpoint_image_shape(const char *path, int *channels, int *height, int *width)
+{
+    evae_st_file *f = evae_st_read(path);
+    if (!f) return 1;
+    const char *v = evae_st_meta(f, "image_shape");
+    char tail;
+    int ok = v && sscanf(v, "%dx%dx%d%c", channels, height, width, &tail) == 3 &&
+             *channels > 0 && *height > 0 && *width > 0;
+    if (!ok)
+        evae_error("%s: corrupt checkpoint: metadata 'image_shape' is %s", path,
+                   v ? "not CxHxW" : "missing");
+    evae_st_close(f);
+    return !ok;
+}
+
+typedef struct loader {
+    const evae_st_file *f;
+    const char *path;
+    float *params, *theta; /* host buffers to fill */
+    int failed;
+} loader;
+
+static int load_tensor(const evae_st_file *f, const char *path, const char *name, float *dst,
+                       size_t count, int ndim, const long *shape)
+{
+    const evae_st_tensor *t = evae_st_find(f, name);
+    if (!t) {
+        evae_error("%s: checkpoint has no tensor '%s' (was it written by another model shape?)",
+                   path, name);
+        return 1;
+    }
+    int ok = strcmp(t->dtype, "F32") == 0 && t->ndim == ndim && t->nbytes == count * sizeof(float);
+    for (int i = 0; ok && i < ndim; i++) ok = t->shape[i] == shape[i];
+    if (!ok) {
+        evae_error("%s: tensor '%s' has dtype %s and %d dims / %zu bytes; the model expects F32 "
+                   "with %d dims / %zu bytes", path, name, t->dtype, t->ndim, t->nbytes, ndim,
+                   count * sizeof(float));
+        return 1;
+    }
+    memcpy(dst, t->data, t->nbytes);
+    return 0;
+}
+
+static void load_fn(void *ctx, const char *name, int in_theta, size_t offset, size_t count,
+                    int ndim, const long *shape)
+{
+    loader *l = ctx;
+    if (l->failed) return;
+    l->failed = load_tensor(l->f, l->path, name, (in_theta ? l->theta : l->params) + offset,
+                            count, ndim, shape);
+}
+
+static int meta_long(const evae_st_file *f, const char *path, const char *key, long *out)
+{
+    const char *s = evae_st_meta(f, key);
+    char *end;
+    errno = 0;
+    long v = s ? strtol(s, &end, 10) : 0;
+    if (!s || errno || *end || end == s || v < 0) {
+        evae_error("%s: corrupt checkpoint: metadata '%s' is %s", path, key,
+                   s ? "not a non-negative integer" : "missing");
+        return 1;
+    }
+    *out = v;
+    return 0;
+}
+
+int evae_checkpoint_load(const char *path, evae_model *m, evae_train_state *st)
+{
+    evae_st_file *f = evae_st_read(path);
+    if (!f) return 1;
+    size_t P = m->n_params, T = m->n_theta;
+    float *host[6];
+    for (int i = 0; i < 6; i++) host[i] = evae_xcalloc(i < 3 ? P : T, sizeof(float));
+    loader l = {.f = f, .path = path, .params = host[0], .theta = host[3], .failed = 0};
+    evae_model_each_tensor(m, load_fn, &l);
+    long ps[1] = {(long)P}, ts[1] = {(long)T};
+    int rc = l.failed;
+    rc = rc || load_tensor(f, path, "optim.vae.exp_avg", host[1], P, 1, ps);
+    rc = rc || load_tensor(f, path, "optim.vae.exp_avg_sq", host[2], P, 1, ps);
+    rc = rc || load_tensor(f, path, "optim.prior.exp_avg", host[4], T, 1, ts);
+    rc = rc || load_tensor(f, path, "optim.prior.exp_avg_sq", host[5], T, 1, ts);
+    long epoch = 0, gstep = 0, vsteps = 0, psteps = 0, seed = 0;
+    rc = rc || meta_long(f, path, "epoch", &epoch) || meta_long(f, path, "global_step", &gstep) ||
+         meta_long(f, path, "vae_steps", &vsteps) || meta_long(f, path, "prior_steps", &psteps) ||
+         meta_long(f, path, "seed", &seed);
+    const char *scale = evae_st_meta(f, "laplace_scale");
+    double sc = scale ? strtod(scale, NULL) : NAN;
+    if (!rc && !(sc > 0.0 && isfinite(sc))) {
+        evae_error("%s: corrupt checkpoint: metadata 'laplace_scale' is missing or not positive",
+                   path);
+        rc = 1;
+    }
+    for (int i = 0; !rc && i < 6; i++) {
+        size_t n = i < 3 ? P : T;
+        for (size_t j = 0; j < n; j++)
+            if (!isfinite(host[i][j])) {
+                evae_error("%s: corrupt checkpoint: non-finite value in its tensors", path);
+                rc = 1;
+                break;
+            }
+    }
+    if (!rc) {
+        float *dst[6] = {m->params, m->adam_m, m->adam_v, m->theta, m->theta_m, m->theta_v};
+        for (int i = 0; i < 6; i++)
+            m->be->upload(dst[i], host[i], (i < 3 ? P : T) * sizeof(float));
+        m->vae_steps = vsteps;
+        m->prior_steps = psteps;
+        m->laplace_scale = (float)sc;
+        st->epoch = (int)epoch;
+        st->global_step = gstep;
+        st->seed = seed;
+    }
+    for (int i = 0; i < 6; i++) free(host[i]);
+    evae_st_close(f);
+    return rc;
+}
