@@ -8,7 +8,7 @@
 #include "evae/math/grbm.h"
 #include "evae/math/philox.h"
 
-/* ---- independent double reference (DESIGN.md section 2), theta in double ---- */
+/* ---- independent double reference (docs/DESIGN.md sections 1.2-1.4), theta in double ---- */
 typedef struct {
     int d, n;
 } dims;

@@ -1,5 +1,5 @@
 /* A run folder: where training writes its configuration, manifest, metrics, checkpoint and grids
- * (DESIGN.md section 5), and the pieces shared by `train`, `sample` and `eval`. */
+ * (docs/DESIGN.md section 6), and the pieces shared by `train`, `sample` and `eval`. */
 #ifndef EVAE_RUN_H
 #define EVAE_RUN_H
 

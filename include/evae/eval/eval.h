@@ -1,4 +1,4 @@
-/* Honest evaluation of a trained energy-prior VAE (`evae eval`, DESIGN.md section 3). Every number
+/* Honest evaluation of a trained energy-prior VAE (`evae eval`, docs/DESIGN.md s.3). Every number
  * is labelled with the estimator that made it:
  *  1. log Z of the GRBM prior by AIS (evae/eval/ais.h), or exactly for prior=gaussian;
  *  2. the importance-sampled log-likelihood: per test example,

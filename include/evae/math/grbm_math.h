@@ -1,4 +1,4 @@
-/* Per-element math of the Gaussian-Bernoulli RBM prior (DESIGN.md section 2), shared by the CPU
+/* Per-element math of the Gaussian-Bernoulli RBM prior (docs/DESIGN.md s.1), shared by the CPU
  * backend (src/backend/cpu/grbm_cpu.c) and the CUDA kernels, so both run the very same formulas.
  * Everything here compiles as plain C11 and as CUDA device code: no compound literals, no VLAs.
  *
