@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "evae/backend/backend.h"
+#include "evae/io/atomic_file.h"
 #include "evae/util.h"
 #ifdef EVAE_HAVE_CUDA
 #include "bench_timer.h"
@@ -496,19 +497,6 @@ static inline cJSON *bench_result_json(const bench_result *r, const bench_machin
     cJSON_AddStringToObject(o, "bound", bound);
     cJSON_AddNumberToObject(o, "x_floor", r->t.median / fl);
     return o;
-}
-
-/* Writes a cJSON tree to path (pretty), non-zero with a message on failure. */
-static inline int bench_write_json(const char *path, cJSON *root)
-{
-    char *text = cJSON_Print(root);
-    FILE *f = fopen(path, "w");
-    int rc = 0;
-    if (!text || !f || fprintf(f, "%s\n", text) < 0) rc = 1;
-    if (f && fclose(f) != 0) rc = 1;
-    if (rc) evae_error("%s: cannot write the JSON results", path);
-    free(text);
-    return rc;
 }
 
 /* Opens path for writing ("-" or NULL: none); non-zero with a message on failure. */

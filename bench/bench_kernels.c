@@ -761,7 +761,7 @@ int main(int argc, char **argv)
             rc = 1;
         }
     }
-    if (json_path) rc |= bench_write_json(json_path, root);
+    if (json_path) rc |= evae_atomic_write_json(json_path, root);
     cJSON_Delete(root);
     bench_device_close(&dev);
     printf("%d ops measured\n", o.count);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "evae/io/atomic_file.h"
 #include "evae/model/checkpoint.h"
 #include "evae/util.h"
 #ifdef EVAE_HAVE_CUDA
@@ -105,17 +106,10 @@ int evae_write_manifest(const char *dir, const evae_config *cfg, int argc, char 
     if (be && strcmp(be->name, "cuda") == 0 && evae_cuda_conv_algorithms()[0])
         cJSON_AddStringToObject(j, "cudnn_algorithms", evae_cuda_conv_algorithms());
 #endif
-    char *text = cJSON_Print(j);
-    cJSON_Delete(j);
     char path[4096];
     snprintf(path, sizeof path, "%s/manifest.json", dir);
-    FILE *f = fopen(path, "w");
-    int rc = 0;
-    if (!f || fprintf(f, "%s\n", text) < 0 || fclose(f) != 0) {
-        evae_error("%s: cannot write the manifest: %s", path, strerror(errno));
-        rc = 1;
-    }
-    free(text);
+    int rc = evae_atomic_write_json(path, j);
+    cJSON_Delete(j);
     return rc;
 }
 

@@ -5,12 +5,12 @@
 #include "evae/eval/eval.h"
 
 #include <cjson/cJSON.h>
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "evae/io/atomic_file.h"
 #include "evae/util.h"
 
 static void add_time(cJSON *o, const char *name, const evae_stage_time *t)
@@ -342,34 +342,21 @@ void evae_eval_print_table(const evae_eval_report *r, FILE *f)
         fprintf(f, "| %s | %.1f | %.1f |\n", rows[i].name, rows[i].t->cpu_s, rows[i].t->wall_s);
 }
 
-static int write_file(const char *dir, const char *name, const char *text, const char *md_head,
-                      const evae_eval_report *r)
+static int write_table(FILE *f, void *r)
 {
-    char path[4200], tmp[4300];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    int ok = f != NULL;
-    if (ok && text) ok = fputs(text, f) >= 0 && fputc('\n', f) != EOF;
-    if (ok && md_head) {
-        ok = fputs(md_head, f) >= 0;
-        evae_eval_print_table(r, f);
-    }
-    if (f) ok = fclose(f) == 0 && ok;
-    if (!ok || rename(tmp, path) != 0) {
-        evae_error("%s: cannot write: %s", path, strerror(errno));
-        return 1;
-    }
+    fputs("# Evaluation (`evae eval`)\n\n", f);
+    evae_eval_print_table(r, f);
     return 0;
 }
 
 int evae_eval_write(const evae_eval_report *r)
 {
     cJSON *j = build_json(r);
-    char *text = cJSON_Print(j);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/eval.json", r->out_dir);
+    int rc = evae_atomic_write_json(path, j);
     cJSON_Delete(j);
-    int rc = write_file(r->out_dir, "eval.json", text, NULL, r);
-    free(text);
-    rc = rc || write_file(r->out_dir, "eval.md", NULL, "# Evaluation (`evae eval`)\n\n", r);
+    snprintf(path, sizeof path, "%s/eval.md", r->out_dir);
+    rc = rc || evae_atomic_write(path, write_table, (void *)r);
     return rc;
 }
