@@ -653,7 +653,7 @@ int main(int argc, char **argv)
             return 0;
         }
         if (strcmp(a, "--which-device") == 0) { /* for scripts: what --device auto picks */
-            const evae_backend *be = evae_backend_by_name(device);
+            const evae_backend *be = bench_backend(device);
             if (!be) return 1;
             printf("%s\n", be->name);
             return 0;

@@ -80,7 +80,7 @@ int evae_train(evae_config *cfg, const char *resume_dir, int argc, char **argv)
     run_dir_default(cfg);
     const char *dir = cfg->run.dir;
     if (evae_mkdirs(dir)) return 1;
-    const evae_backend *be = evae_backend_by_name(cfg->device);
+    const evae_backend *be = evae_backend_for(cfg->device);
     if (!be) return 1;
 
     evae_dataset train = {0}, heldout = {0};
@@ -142,8 +142,8 @@ int evae_train(evae_config *cfg, const char *resume_dir, int argc, char **argv)
     evae_progress_init(&prog);
     double t_run = evae_now();
     printf("training %s: %d %s examples, %d %s, device %s, %ld parameters + %zu prior\n", dir,
-           train.n, cfg->data.dataset, heldout.n, heldout_name, be->name, (long)m.n_params,
-           m.n_theta);
+           train.n, evae_data_set_name(cfg->data.dataset), heldout.n, heldout_name, be->name,
+           (long)m.n_params, m.n_theta);
 
     const int start_epoch = st.epoch;
     for (int epoch = st.epoch; epoch < cfg->train.epochs && !rc; epoch++) {

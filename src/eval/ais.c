@@ -24,20 +24,6 @@ evae_ais_opts evae_ais_default_opts(void)
     return o;
 }
 
-int evae_ais_schedule_from_name(const char *name, evae_ais_schedule *out)
-{
-    if (name && strcmp(name, "linear") == 0) {
-        *out = EVAE_AIS_LINEAR;
-        return 0;
-    }
-    if (name && strcmp(name, "sigmoid") == 0) {
-        *out = EVAE_AIS_SIGMOID;
-        return 0;
-    }
-    evae_error("ais: unknown schedule '%s' (use linear or sigmoid)", name ? name : "(null)");
-    return 1;
-}
-
 static double sigmoid(double x) { return 1.0 / (1.0 + exp(-x)); }
 
 static int check_opts(const evae_ais_opts *o)

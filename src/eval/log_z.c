@@ -8,18 +8,18 @@
 
 #include "evae/util.h"
 
-int evae_eval_ais_opts(const evae_config *cfg, evae_ais_opts *o)
+evae_ais_opts evae_eval_ais_opts(const evae_config *cfg)
 {
-    *o = evae_ais_default_opts();
-    o->chains = cfg->eval.ais_chains;
-    o->temperatures = cfg->eval.ais_temperatures;
-    if (evae_ais_schedule_from_name(cfg->eval.ais_schedule, &o->schedule)) return 1;
-    o->sigmoid_delta = (float)cfg->eval.ais_sigmoid_delta;
-    o->gibbs_steps = cfg->eval.ais_gibbs_steps;
-    o->runs = cfg->eval.ais_runs;
-    o->seed = (uint64_t)cfg->eval.seed;
-    o->mutate_beta = 1.0f;
-    return 0;
+    evae_ais_opts o = evae_ais_default_opts();
+    o.chains = cfg->eval.ais_chains;
+    o.temperatures = cfg->eval.ais_temperatures;
+    o.schedule = cfg->eval.ais_schedule;
+    o.sigmoid_delta = (float)cfg->eval.ais_sigmoid_delta;
+    o.gibbs_steps = cfg->eval.ais_gibbs_steps;
+    o.runs = cfg->eval.ais_runs;
+    o.seed = (uint64_t)cfg->eval.seed;
+    o.mutate_beta = 1.0f;
+    return o;
 }
 
 int evae_eval_log_z(const evae_model *m, const evae_ais_opts *o, evae_log_z *r,

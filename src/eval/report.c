@@ -87,8 +87,8 @@ static cJSON *build_json(const evae_eval_report *r)
     cJSON_AddStringToObject(j, "checkpoint", r->checkpoint);
     cJSON_AddNumberToObject(j, "checkpoint_epoch", (double)r->epoch);
     cJSON_AddStringToObject(j, "device", r->device);
-    cJSON_AddStringToObject(j, "dataset", r->dataset);
-    cJSON_AddStringToObject(j, "prior", r->prior);
+    cJSON_AddStringToObject(j, "dataset", evae_data_set_name(r->cfg.data.dataset));
+    cJSON_AddStringToObject(j, "prior", evae_prior_name(r->cfg.model.prior));
     cJSON_AddStringToObject(j, "unit", bpd ? "nats of the logit-space data, and bits/dim of the "
                                              "8-bit images"
                                            : "nats");
@@ -131,8 +131,7 @@ static cJSON *build_json(const evae_eval_report *r)
         cJSON *s = cJSON_AddObjectToObject(lo, "settings");
         cJSON_AddNumberToObject(s, "chains", o->chains);
         cJSON_AddNumberToObject(s, "temperatures", o->temperatures);
-        cJSON_AddStringToObject(s, "schedule", o->schedule == EVAE_AIS_SIGMOID ? "sigmoid"
-                                                                                : "linear");
+        cJSON_AddStringToObject(s, "schedule", evae_ais_schedule_name(o->schedule));
         cJSON_AddNumberToObject(s, "sigmoid_delta", o->sigmoid_delta);
         cJSON_AddNumberToObject(s, "gibbs_steps", o->gibbs_steps);
         cJSON_AddNumberToObject(s, "runs", o->runs);
@@ -250,7 +249,7 @@ static cJSON *build_json(const evae_eval_report *r)
     cJSON_AddNumberToObject(st, "seed", (double)c->eval.seed);
     cJSON_AddNumberToObject(st, "ais_chains", c->eval.ais_chains);
     cJSON_AddNumberToObject(st, "ais_temperatures", c->eval.ais_temperatures);
-    cJSON_AddStringToObject(st, "ais_schedule", c->eval.ais_schedule);
+    cJSON_AddStringToObject(st, "ais_schedule", evae_ais_schedule_name(c->eval.ais_schedule));
     cJSON_AddNumberToObject(st, "ais_sigmoid_delta", c->eval.ais_sigmoid_delta);
     cJSON_AddNumberToObject(st, "ais_gibbs_steps", c->eval.ais_gibbs_steps);
     cJSON_AddNumberToObject(st, "ais_runs", c->eval.ais_runs);
@@ -289,10 +288,11 @@ void evae_eval_print_table(const evae_eval_report *r, FILE *f)
                  "%.4f ± %.4f (AIS: %d chains x %d %s temperatures x %d runs, run sd %.4f, "
                  "ESS %.0f of %d)",
                  lz->log_z, lz->std_err, lz->opts.chains, lz->opts.temperatures,
-                 c->eval.ais_schedule, lz->runs, lz->run_std, lz->ess,
+                 evae_ais_schedule_name(c->eval.ais_schedule), lz->runs, lz->run_std, lz->ess,
                  lz->opts.chains * lz->runs);
     fprintf(f, "Checkpoint `%s` (epoch %ld): %s, prior %s, %d %s examples, device %s.\n\n",
-            r->checkpoint, r->epoch, r->dataset, r->prior, r->n_test, r->test_set, r->device);
+            r->checkpoint, r->epoch, evae_data_set_name(c->data.dataset),
+            evae_prior_name(c->model.prior), r->n_test, r->test_set, r->device);
     fprintf(f, "log Z = %s\n\n", lzs);
     fprintf(f, "| quantity (nats, lower is better) | estimator | value ± SE | note |\n");
     fprintf(f, "|---|---|---|---|\n");

@@ -12,6 +12,10 @@
 
 #define EVAE_CHECKPOINT_FILE "checkpoint.safetensors"
 
+/* The backend of a device setting: auto = CUDA when it is usable, else the CPU; cuda = CUDA or
+ * NULL with the reason printed. */
+const evae_backend *evae_backend_for(evae_device device);
+
 /* mkdir -p PATH; non-zero with a message when it cannot be created or written. */
 int evae_mkdirs(const char *path);
 

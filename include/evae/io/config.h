@@ -15,20 +15,41 @@
 
 #include <stdio.h>
 
+/* The values of the choice keys, parsed from their names once, here (the table in
+ * src/io/config.c pairs each name with its value); the INI writer and `evae keys` print the
+ * names, and evae_*_name gives one back for messages and reports. */
+typedef enum evae_device { EVAE_DEVICE_AUTO, EVAE_DEVICE_CPU, EVAE_DEVICE_CUDA } evae_device;
+typedef enum evae_data_set { EVAE_DATA_MNIST, EVAE_DATA_CIFAR10 } evae_data_set;
+typedef enum evae_prior_kind { EVAE_PRIOR_GRBM, EVAE_PRIOR_GAUSSIAN } evae_prior_kind;
+typedef enum evae_projection {
+    EVAE_PROJECTION_GAUSSIAN,
+    EVAE_PROJECTION_RADEMACHER
+} evae_projection;
+typedef enum evae_sampler { EVAE_SAMPLER_LANGEVIN, EVAE_SAMPLER_GIBBS } evae_sampler;
+/* the formulas of both schedules: evae/eval/ais.h */
+typedef enum evae_ais_schedule { EVAE_AIS_LINEAR, EVAE_AIS_SIGMOID } evae_ais_schedule;
+
+const char *evae_device_name(evae_device v);
+const char *evae_data_set_name(evae_data_set v);
+const char *evae_prior_name(evae_prior_kind v);
+const char *evae_projection_name(evae_projection v);
+const char *evae_sampler_name(evae_sampler v);
+const char *evae_ais_schedule_name(evae_ais_schedule v);
+
 typedef struct evae_config {
-    char device[16]; /* cpu | cuda */
+    evae_device device; /* auto | cpu | cuda */
     struct {
         char dir[512];  /* "" = runs/<name>-<YYYYmmdd-HHMMSS>, chosen by the trainer */
         char name[128]; /* run name, also the prefix of the default folder */
     } run;
     struct {
-        char dataset[16]; /* mnist | cifar10 */
+        evae_data_set dataset; /* mnist | cifar10 */
         char dir[512];    /* folder with the data files */
         int validation;   /* examples held out of the training set for validation */
         int train_limit;  /* use only the first N training examples; 0 = all */
     } data;
     struct {
-        char prior[16];  /* grbm | gaussian (standard normal baseline) */
+        evae_prior_kind prior; /* grbm | gaussian (standard normal baseline) */
         int latent;      /* d: latent dimension = GRBM visible units */
         int hidden;      /* MLP width (MNIST) */
         int grbm_hidden; /* n: GRBM hidden units */
@@ -45,11 +66,11 @@ typedef struct evae_config {
     } train;
     struct {
         int projections;       /* M: random projections per sample */
-        char distribution[16]; /* gaussian | rademacher projection vectors */
+        evae_projection distribution; /* gaussian | rademacher projection vectors */
         int variance_reduced;  /* bool: SSM-VR (closed-form expectation of the first term) */
     } ssm;
     struct {
-        char sampler[16]; /* langevin | gibbs */
+        evae_sampler sampler; /* langevin | gibbs */
         int steps;
         double eta; /* Langevin step size */
         int n;      /* number of samples */
@@ -61,7 +82,7 @@ typedef struct evae_config {
         long seed;             /* seed of every evaluation draw */
         int ais_chains;        /* AIS chains per run */
         int ais_temperatures;  /* AIS steps from beta = 0 to 1 */
-        char ais_schedule[16]; /* sigmoid | linear */
+        evae_ais_schedule ais_schedule; /* sigmoid | linear */
         double ais_sigmoid_delta;
         int ais_gibbs_steps;   /* Gibbs sweeps per intermediate temperature */
         int ais_runs;          /* independent AIS runs */
