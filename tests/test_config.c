@@ -316,6 +316,62 @@ static void test_choices(void)
     expect_set_error("device=gpu", "is not one of auto|cpu|cuda");
 }
 
+/* The keys of one section with their values as text, in table order. */
+typedef struct visited {
+    int count;
+    char keys[64][40], values[64][40];
+    evae_value_kind kinds[64];
+} visited;
+
+static void visit(void *ctx, const char *key, evae_value_kind kind, const char *value)
+{
+    visited *v = ctx;
+    if (v->count < 64) {
+        snprintf(v->keys[v->count], sizeof v->keys[0], "%s", key);
+        snprintf(v->values[v->count], sizeof v->values[0], "%s", value);
+        v->kinds[v->count] = kind;
+    }
+    v->count++;
+}
+
+static void test_each_key(void)
+{
+    evae_config c;
+    evae_config_defaults(&c);
+    CHECK(evae_config_set(&c, "eval.k=77") == 0 &&
+              evae_config_set(&c, "eval.ais_schedule=linear") == 0,
+          "overrides");
+    visited v = {0};
+    evae_config_each_key(&c, "eval", visit, &v);
+    CHECK(v.count == 17, "17 [eval] keys, got %d", v.count);
+    CHECK(strcmp(v.keys[0], "k") == 0 && strcmp(v.values[0], "77") == 0 &&
+              v.kinds[0] == EVAE_VALUE_NUMBER, "first key k = %s", v.values[0]);
+    CHECK(strcmp(v.keys[6], "ais_schedule") == 0 && strcmp(v.values[6], "linear") == 0 &&
+              v.kinds[6] == EVAE_VALUE_TEXT, "choice as its name: %s = %s", v.keys[6], v.values[6]);
+    CHECK(strcmp(v.keys[16], "langevin_eta") == 0 && strcmp(v.values[16], "0.01") == 0,
+          "last key %s = %s", v.keys[16], v.values[16]);
+    /* the same text the INI writer writes for every key of the section */
+    char *ini = evae_config_to_ini_string(&c);
+    const char *sec = ini ? strstr(ini, "\n[eval]\n") : NULL;
+    for (int i = 0; i < v.count && i < 64; i++) {
+        char line[96];
+        snprintf(line, sizeof line, "\n%s = %s\n", v.keys[i], v.values[i]);
+        CHECK(sec && strstr(sec, line), "INI has '%s = %s'", v.keys[i], v.values[i]);
+    }
+    free(ini);
+    visited top = {0}, ssm = {0};
+    evae_config_each_key(&c, "", visit, &top);
+    CHECK(top.count == 1 && strcmp(top.keys[0], "device") == 0 &&
+              strcmp(top.values[0], "auto") == 0,
+          "keys before any section: %d", top.count);
+    evae_config_each_key(&c, "ssm", visit, &ssm);
+    CHECK(ssm.count == 3 && ssm.kinds[2] == EVAE_VALUE_BOOL && strcmp(ssm.values[2], "true") == 0,
+          "[ssm]: %d keys, bool as true|false", ssm.count);
+    visited none = {0};
+    evae_config_each_key(&c, "ev", visit, &none);
+    CHECK(none.count == 0, "a prefix of a section is no section: %d keys", none.count);
+}
+
 static void test_round_trip(void)
 {
     /* every field away from its default, floats that need 17 digits, extreme values */
@@ -464,6 +520,7 @@ int main(void)
     test_errors();
     test_overrides();
     test_choices();
+    test_each_key();
     test_round_trip();
     test_experiments();
     test_print_keys();

@@ -77,6 +77,17 @@ static cJSON *classifier_settings(cJSON *o, const evae_eval_report *r)
     return s;
 }
 
+/* One configuration key into the JSON object: numbers as numbers (the text reads back to the
+ * very value), names as strings. */
+static void add_setting(void *obj, const char *key, evae_value_kind kind, const char *value)
+{
+    switch (kind) {
+    case EVAE_VALUE_NUMBER: cJSON_AddNumberToObject(obj, key, strtod(value, NULL)); break;
+    case EVAE_VALUE_BOOL: cJSON_AddBoolToObject(obj, key, value[0] == 't'); break;
+    case EVAE_VALUE_TEXT: cJSON_AddStringToObject(obj, key, value); break;
+    }
+}
+
 static cJSON *build_json(const evae_eval_report *r)
 {
     const evae_is_summary *is = &r->is;
@@ -241,25 +252,8 @@ static cJSON *build_json(const evae_eval_report *r)
     add_time(tm, "classifier", &r->t_classifier);
     add_time(tm, "total", &r->t_total);
 
-    cJSON *st = cJSON_AddObjectToObject(j, "settings");
-    const evae_config *c = &r->cfg;
-    cJSON_AddNumberToObject(st, "k", c->eval.k);
-    cJSON_AddNumberToObject(st, "batch", c->eval.batch);
-    cJSON_AddNumberToObject(st, "test_limit", c->eval.test_limit);
-    cJSON_AddNumberToObject(st, "seed", (double)c->eval.seed);
-    cJSON_AddNumberToObject(st, "ais_chains", c->eval.ais_chains);
-    cJSON_AddNumberToObject(st, "ais_temperatures", c->eval.ais_temperatures);
-    cJSON_AddStringToObject(st, "ais_schedule", evae_ais_schedule_name(c->eval.ais_schedule));
-    cJSON_AddNumberToObject(st, "ais_sigmoid_delta", c->eval.ais_sigmoid_delta);
-    cJSON_AddNumberToObject(st, "ais_gibbs_steps", c->eval.ais_gibbs_steps);
-    cJSON_AddNumberToObject(st, "ais_runs", c->eval.ais_runs);
-    cJSON_AddNumberToObject(st, "classifier_epochs", c->eval.classifier_epochs);
-    cJSON_AddNumberToObject(st, "classifier_hidden", c->eval.classifier_hidden);
-    cJSON_AddNumberToObject(st, "classifier_batch", c->eval.classifier_batch);
-    cJSON_AddNumberToObject(st, "classifier_lr", c->eval.classifier_lr);
-    cJSON_AddNumberToObject(st, "classifier_train_limit", c->eval.classifier_train_limit);
-    cJSON_AddNumberToObject(st, "langevin_steps", c->eval.langevin_steps);
-    cJSON_AddNumberToObject(st, "langevin_eta", c->eval.langevin_eta);
+    /* every [eval] key, as the config table lists them */
+    evae_config_each_key(&r->cfg, "eval", add_setting, cJSON_AddObjectToObject(j, "settings"));
     return j;
 }
 

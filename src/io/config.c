@@ -718,6 +718,23 @@ char *evae_config_to_ini_string(const evae_config *c)
     return buf;
 }
 
+void evae_config_each_key(const evae_config *c, const char *section, evae_config_visit_fn visit,
+                          void *ctx)
+{
+    check_table();
+    size_t len = strlen(section);
+    for (int i = 0; i < KEY_COUNT; i++) {
+        const config_key *k = &config_keys[i];
+        if (section_length(k->name) != len || strncmp(k->name, section, len) != 0) continue;
+        char value[600];
+        format_value(k, c, value, sizeof value);
+        evae_value_kind kind = k->type == KEY_BOOL                         ? EVAE_VALUE_BOOL
+                               : k->type == KEY_STRING || k->type == KEY_CHOICE ? EVAE_VALUE_TEXT
+                                                                            : EVAE_VALUE_NUMBER;
+        visit(ctx, k->name + (len ? len + 1 : 0), kind, value);
+    }
+}
+
 void evae_config_print_keys(FILE *f)
 {
     check_table();

@@ -121,4 +121,21 @@ char *evae_config_to_ini_string(const evae_config *c);
 /* Reference of every key: name, type, default, range or choices, doc (`evae help config`). */
 void evae_config_print_keys(FILE *f);
 
+/* What a value's text holds, for writers that keep types (JSON): a number (int and float keys),
+ * true|false, or text (strings and choice names). */
+typedef enum evae_value_kind {
+    EVAE_VALUE_NUMBER,
+    EVAE_VALUE_BOOL,
+    EVAE_VALUE_TEXT
+} evae_value_kind;
+
+typedef void (*evae_config_visit_fn)(void *ctx, const char *key, evae_value_kind kind,
+                                     const char *value);
+
+/* Calls visit for every key of `section` ("eval"; "" for the keys before any section) in table
+ * order, with its name inside the section ("k") and its value in c as the INI writer writes it
+ * ("5000", "0.001", "sigmoid"). */
+void evae_config_each_key(const evae_config *c, const char *section, evae_config_visit_fn visit,
+                          void *ctx);
+
 #endif
