@@ -104,10 +104,25 @@ static void test_schedules(void)
     CHECK(evae_ais_betas(&o, beta) != 0, "too many runs accepted");
 }
 
+/* The spread of the runs: for {1, 2, 3, 4} the mean 2.5 is exact and the variance is 5/3; the
+ * few double roundings on the way (four divisions, three sums, a square root) stay below
+ * 1e-15 relative. */
+static void test_run_spread(void)
+{
+    const double runs[4] = {1.0, 2.0, 3.0, 4.0};
+    double sd, se;
+    evae_ais_run_spread(runs, 4, &sd, &se);
+    CHECK_CLOSE(sd, sqrt(5.0 / 3.0), 0.0, 1e-15, "run standard deviation");
+    CHECK(se == sd / 2.0, "standard error = sd / sqrt(4): %.17g vs %.17g", se, sd / 2.0);
+    evae_ais_run_spread(runs, 1, &sd, &se);
+    CHECK(isnan(sd) && isnan(se), "one run has no spread");
+}
+
 int main(void)
 {
     const evae_backend *be = evae_cpu_backend();
     test_schedules();
+    test_run_spread();
     run_scale(be, 0.1, EVAE_AIS_SIGMOID);
     run_scale(be, 1.0, EVAE_AIS_LINEAR);
     run_scale(be, 2.0, EVAE_AIS_SIGMOID);

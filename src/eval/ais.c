@@ -81,6 +81,20 @@ static double log_mean_exp(const double *x, size_t count)
     return mx + log(s / (double)count);
 }
 
+void evae_ais_run_spread(const double *run_log_z, int runs, double *run_std, double *std_err)
+{
+    if (runs < 2) {
+        *run_std = *std_err = NAN;
+        return;
+    }
+    double mean = 0.0, var = 0.0;
+    for (int k = 0; k < runs; k++) mean += run_log_z[k] / runs;
+    for (int k = 0; k < runs; k++)
+        var += (run_log_z[k] - mean) * (run_log_z[k] - mean) / (runs - 1);
+    *run_std = sqrt(var);
+    *std_err = *run_std / sqrt((double)runs);
+}
+
 static uint64_t ais_stream(int run, int k)
 {
     return evae_stream(EVAE_STREAM_EVAL, (1ull << 47) | ((uint64_t)run << 32) | (uint64_t)k);
@@ -144,16 +158,7 @@ int evae_ais_log_z(const evae_backend *be, const float *theta, int d, int n,
         s2 += w * w;
     }
     r->ess = s1 * s1 / s2;
-    if (o->runs > 1) {
-        double mean = 0.0, var = 0.0;
-        for (int k = 0; k < o->runs; k++) mean += r->run_log_z[k] / o->runs;
-        for (int k = 0; k < o->runs; k++)
-            var += (r->run_log_z[k] - mean) * (r->run_log_z[k] - mean) / (o->runs - 1);
-        r->run_std = sqrt(var);
-        r->std_err = r->run_std / sqrt((double)o->runs);
-    } else {
-        r->run_std = r->std_err = NAN;
-    }
+    evae_ais_run_spread(r->run_log_z, o->runs, &r->run_std, &r->std_err);
 
     be->free(z);
     be->free(E);

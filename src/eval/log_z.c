@@ -62,23 +62,14 @@ int evae_eval_log_z(const evae_model *m, const evae_ais_opts *o, evae_log_z *r,
     double mx = -INFINITY;
     for (int k = 0; k < o->runs; k++)
         if (L[k] > mx) mx = L[k];
-    double s1 = 0.0, s2 = 0.0, mean = 0.0;
+    double s1 = 0.0, s2 = 0.0;
     for (int k = 0; k < o->runs; k++) {
         double w = exp(L[k] - mx); /* S1_k / (C e^mx) */
         s1 += w;
         s2 += w * w / ess[k];
-        mean += r->run_log_z[k] / o->runs;
     }
     r->log_z = r->log_z0 + mx + log(s1 / o->runs);
     r->ess = s1 * s1 / s2;
-    if (o->runs > 1) {
-        double var = 0.0;
-        for (int k = 0; k < o->runs; k++)
-            var += (r->run_log_z[k] - mean) * (r->run_log_z[k] - mean) / (o->runs - 1);
-        r->run_std = sqrt(var);
-        r->std_err = r->run_std / sqrt((double)o->runs);
-    } else {
-        r->run_std = r->std_err = NAN;
-    }
+    evae_ais_run_spread(r->run_log_z, o->runs, &r->run_std, &r->std_err);
     return 0;
 }

@@ -66,6 +66,10 @@ evae_ais_opts evae_ais_default_opts(void);
 /* beta[K+1] of the schedule (beta[0] = 0, beta[K] = 1). Returns non-zero on bad options. */
 int evae_ais_betas(const evae_ais_opts *o, double *beta);
 
+/* The spread of independent runs' estimates run_log_z[runs]: their sample standard deviation and
+ * its standard error run_std / sqrt(runs); both NAN when runs < 2. */
+void evae_ais_run_spread(const double *run_log_z, int runs, double *run_std, double *std_err);
+
 /* Estimates log Z of the GRBM theta (backend memory, evae/math/grbm.h layout). Returns 0, or non-zero
  * with a message on bad options. */
 int evae_ais_log_z(const evae_backend *be, const float *theta, int d, int n,
