@@ -2,7 +2,8 @@
  *
  * Every key lives in one table in src/io/config.c (type, default, range or choices, one-line doc,
  * and where it is stored in evae_config). Adding a key = one field here + one row there; the
- * loader, the command-line override, the INI writer and `evae help config` all follow the table.
+ * loader, the command-line override, the INI writer, `evae help config` and the settings of
+ * eval.json (evae_config_each_key) all follow the table.
  *
  * Precedence: evae_config_defaults(), then evae_config_load() for the file, then
  * evae_config_set() for each command-line override. Load and set change only the keys they name.
