@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Rehearses scripts/gpu_check.sh on a machine without a GPU, as the bare GPU machine will run it:
-# in a Debian 12 chroot that holds the compiler, CMake, Ninja and Python and none of evae's -dev
-# packages (nor OpenBLAS, libgfortran, stb, inih or cJSON at all), with the CUDA toolkit
+# in a Debian chroot (12 unless SUITE says otherwise) that holds the compiler, CMake, Ninja and
+# Python and none of evae's -dev packages (nor OpenBLAS, libgfortran, stb, inih or cJSON at
+# all), with the CUDA toolkit
 # mounted read-only minus its cuDNN, and cuDNN laid out as the nvidia-cudnn-cu13 wheel lays it out
 # (site-packages/nvidia/cudnn/{include,lib}: libcudnn*.so.9, no unversioned links), found through
 # Python as on the GPU machine. The build gets evae's dependencies from the bundle alone.
 #   scripts/gpu_rehearse.sh [ROOTFS]     (as root; default ROOTFS /var/tmp/evae-rehearsal)
+#   SUITE=trixie scripts/gpu_rehearse.sh /var/tmp/evae-rehearsal-trixie   (a newer glibc and gcc
+#   than the bundle's Debian 12, as on a newer GPU machine image)
 # Needs debootstrap and the Debian mirror the first time (the chroot is kept for reruns), and the
 # bundle (scripts/gpu_bundle.sh gpu_bundle, run here first when missing). The mounts live in a
 # private mount namespace (unshare -m): nothing is mounted outside it and nothing stays mounted.
@@ -17,7 +20,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 ROOTFS=${1:-/var/tmp/evae-rehearsal}
-SUITE=bookworm
+SUITE=${SUITE:-bookworm}
 MIRROR=http://deb.debian.org/debian
 [ "$(id -u)" -eq 0 ] || { echo "gpu_rehearse: run as root (chroot, mounts)" >&2; exit 1; }
 CUDA=$(readlink -f /usr/local/cuda)
@@ -25,7 +28,7 @@ CUDA=$(readlink -f /usr/local/cuda)
 [ -f gpu_bundle/BUNDLE.txt ] || scripts/gpu_bundle.sh gpu_bundle
 
 # ---- the chroot: toolchain only ----
-if [ ! -f "$ROOTFS/etc/evae-rehearsal" ]; then
+if ! grep -qs "^$SUITE " "$ROOTFS/etc/evae-rehearsal"; then
   command -v debootstrap >/dev/null || { echo "gpu_rehearse: apt-get install debootstrap" >&2; exit 1; }
   rm -rf "$ROOTFS"
   debootstrap --variant=minbase --include=gcc,g++,make,cmake,ninja-build,python3 \
