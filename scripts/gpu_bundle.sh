@@ -55,7 +55,7 @@ done
 # prune: documentation, static libraries, the BLAS/LAPACK compatibility libraries (evae calls
 # OpenBLAS directly), the C++ INIReader, the stb headers evae does not include, dangling links
 stb_used=$(grep -rhoE '#include <stb/[a-z_]+\.h>' src include | sed 's/.*<stb\/\(.*\)>/\1/' | sort -u)
-rm -rf "$DIR/usr/share" "$DIR/etc"
+rm -rf "${DIR:?}/usr/share" "${DIR:?}/etc"
 find "$DIR" \( -name '*.a' -o -name 'liblapack.so*' -o -name 'libblas.so*' \
   -o -name '*INIReader*' \) -exec rm -rf {} +
 for h in "$DIR"/usr/include/stb/*.h; do
@@ -66,7 +66,7 @@ find "$DIR" -type d -empty -delete
 
 # every library the bundle's libraries need is in the bundle or in glibc / libgcc
 missing=""
-for so in $(find "$LIB" -type f -name '*.so*'); do
+while read -r so; do
   for need in $(objdump -p "$so" | awk '/NEEDED/ {print $2}'); do
     case "$need" in
       libc.so.* | libm.so.* | libpthread.so.* | libdl.so.* | librt.so.* | libgcc_s.so.* | ld-linux*) ;;
@@ -74,7 +74,7 @@ for so in $(find "$LIB" -type f -name '*.so*'); do
       *) [ -e "$LIB/$need" ] || missing="$missing $(basename "$so"):$need" ;;
     esac
   done
-done
+done < <(find "$LIB" -type f -name '*.so*')
 if [ -n "$missing" ]; then
   echo "gpu_bundle: libraries needed but not bundled:$missing" >&2
   exit 1
