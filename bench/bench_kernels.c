@@ -70,19 +70,19 @@ static void fill_normal(kcase *k, int op, float scale)
 {
     size_t n = k->a.len[k->ib[op]] / sizeof(float);
     float *p = BUF(k, 0, op);
-    k->be->rand_normal(p, n, 11, (uint64_t)op);
+    k->be->rand_normal(k->be, p, n, 11, (uint64_t)op);
     if (scale != 1.0f) {
-        float *zero = k->be->alloc(n * sizeof(float));
-        k->be->axpy(zero, p, n, scale);
-        k->be->copy(p, zero, n * sizeof(float));
-        k->be->free(zero);
+        float *zero = k->be->alloc(k->be, n * sizeof(float));
+        k->be->axpy(k->be, zero, p, n, scale);
+        k->be->copy(k->be, p, zero, n * sizeof(float));
+        k->be->free(k->be, zero);
     }
 }
 
 static void fill_uniform(kcase *k, int op)
 {
     size_t n = k->a.len[k->ib[op]] / sizeof(float);
-    k->be->rand_uniform(BUF(k, 0, op), n, 12, (uint64_t)op);
+    k->be->rand_uniform(k->be, BUF(k, 0, op), n, 12, (uint64_t)op);
 }
 
 static void fill_host(kcase *k, int op, const void *host) { bench_upload(&k->a, k->ib[op], host); }
@@ -117,28 +117,32 @@ enum { G_THETA, G_Z, G_E, G_DEDZ, G_V, G_J, G_GRAD };
 static void call_energy(void *p, int s)
 {
     kcase *k = p;
-    k->be->grbm_energy(BUF(k, s, G_THETA), k->d, k->n, 1.0f, BUF(k, s, G_Z), k->B, BUF(k, s, G_E),
+    k->be->grbm_energy(k->be, BUF(k, s, G_THETA), k->d, k->n, 1.0f, BUF(k, s, G_Z), k->B,
+                       BUF(k, s, G_E),
                        BUF(k, s, G_DEDZ));
 }
 
 static void call_ssm(void *p, int s)
 {
     kcase *k = p;
-    k->be->grbm_ssm(BUF(k, s, G_THETA), k->d, k->n, BUF(k, s, G_Z), k->B, BUF(k, s, G_V), k->M, 1,
+    k->be->grbm_ssm(k->be, BUF(k, s, G_THETA), k->d, k->n, BUF(k, s, G_Z), k->B, BUF(k, s, G_V),
+                    k->M, 1,
                     BUF(k, s, G_J), BUF(k, s, G_GRAD));
 }
 
 static void call_langevin(void *p, int s)
 {
     kcase *k = p;
-    k->be->grbm_langevin(BUF(k, s, G_THETA), k->d, k->n, BUF(k, s, G_Z), k->B, k->steps, 1e-3f, 5,
+    k->be->grbm_langevin(k->be, BUF(k, s, G_THETA), k->d, k->n, BUF(k, s, G_Z), k->B, k->steps,
+                         1e-3f, 5,
                          k->ctr++);
 }
 
 static void call_gibbs(void *p, int s)
 {
     kcase *k = p;
-    k->be->grbm_gibbs(BUF(k, s, G_THETA), k->d, k->n, BUF(k, s, G_Z), k->B, k->steps, 1.0f, 5,
+    k->be->grbm_gibbs(k->be, BUF(k, s, G_THETA), k->d, k->n, BUF(k, s, G_Z), k->B, k->steps, 1.0f,
+                      5,
                       k->ctr++);
 }
 
@@ -220,18 +224,18 @@ static void bench_grbm(run_opts *o, int B, int d, int n, const char *tag)
     k.ais.chains = B;
     k.ais.temperatures = o->dev->cuda ? 100 : 20; /* the CPU: a time per call under a second */
     k.ais.runs = 1;
-    k.theta_fixed = be->alloc((size_t)T * sizeof(float));
+    k.theta_fixed = be->alloc(be, (size_t)T * sizeof(float));
     {
         float *t = evae_xcalloc((size_t)T, sizeof(float));
         evae_grbm_init(t, d, n, 3);
-        be->upload(k.theta_fixed, t, (size_t)T * sizeof(float));
+        be->upload(be, k.theta_fixed, t, (size_t)T * sizeof(float));
         free(t);
     }
     const double K = k.ais.temperatures, C = B;
     snprintf(shape, sizeof shape, "%s chains=%d d=%d n=%d K=%d", tag, B, d, n, (int)K);
     measure(o, &k, call_ais, "grbm", "ais_log_z", shape,
             C * dn * (4.0 + 4.0 * K + 4.0 * (K - 1)), 4.0 * (T + C * d + 2.0 * K * C));
-    be->free(k.theta_fixed);
+    be->free(be, k.theta_fixed);
     kcase_end(&k);
 }
 
@@ -243,85 +247,86 @@ enum { E0, E1, E2, E3, E4 };
 static void call_gather(void *p, int s)
 {
     kcase *k = p;
-    k->be->gather_rows(BUF(k, s, E0), k->table, (const int *)BUF(k, s, E1), k->B, k->D);
+    k->be->gather_rows(k->be, BUF(k, s, E0), k->table, (const int *)BUF(k, s, E1), k->B, k->D);
 }
 static void call_rand_uniform(void *p, int s)
 {
     kcase *k = p;
-    k->be->rand_uniform(BUF(k, s, E0), k->count, 7, k->ctr++);
+    k->be->rand_uniform(k->be, BUF(k, s, E0), k->count, 7, k->ctr++);
 }
 static void call_rand_normal(void *p, int s)
 {
     kcase *k = p;
-    k->be->rand_normal(BUF(k, s, E0), k->count, 7, k->ctr++);
+    k->be->rand_normal(k->be, BUF(k, s, E0), k->count, 7, k->ctr++);
 }
 static void call_binarize(void *p, int s)
 {
     kcase *k = p;
-    k->be->binarize(BUF(k, s, E0), BUF(k, s, E1), BUF(k, s, E2), k->count);
+    k->be->binarize(k->be, BUF(k, s, E0), BUF(k, s, E1), BUF(k, s, E2), k->count);
 }
 static void call_logit(void *p, int s)
 {
     kcase *k = p;
-    k->be->logit_dequantize(BUF(k, s, E0), BUF(k, s, E1), BUF(k, s, E2), k->count, 0.05f);
+    k->be->logit_dequantize(k->be, BUF(k, s, E0), BUF(k, s, E1), BUF(k, s, E2), k->count, 0.05f);
 }
 static void call_reparam(void *p, int s)
 {
     kcase *k = p;
-    k->be->reparam(BUF(k, s, E0), BUF(k, s, E1), BUF(k, s, E2), k->B, k->d);
+    k->be->reparam(k->be, BUF(k, s, E0), BUF(k, s, E1), BUF(k, s, E2), k->B, k->d);
 }
 static void call_bernoulli(void *p, int s)
 {
     kcase *k = p;
-    k->be->bernoulli_ll(BUF(k, s, E0), BUF(k, s, E1), BUF(k, s, E2), BUF(k, s, E3), k->B, k->D,
+    k->be->bernoulli_ll(k->be, BUF(k, s, E0), BUF(k, s, E1), BUF(k, s, E2), BUF(k, s, E3), k->B,
+                        k->D,
                         -1.0f / (float)k->B);
 }
 static void call_gauss(void *p, int s)
 {
     kcase *k = p;
-    k->be->gauss_posterior(BUF(k, s, E0), BUF(k, s, E1), BUF(k, s, E2), BUF(k, s, E3),
+    k->be->gauss_posterior(k->be, BUF(k, s, E0), BUF(k, s, E1), BUF(k, s, E2), BUF(k, s, E3),
                            BUF(k, s, E4), k->B, k->d, -1.0f / (float)k->B);
 }
 static void call_laplace(void *p, int s)
 {
     kcase *k = p;
-    k->be->laplace_ll(BUF(k, s, E0), BUF(k, s, E1), BUF(k, s, E2), BUF(k, s, E3), k->B, k->D,
+    k->be->laplace_ll(k->be, BUF(k, s, E0), BUF(k, s, E1), BUF(k, s, E2), BUF(k, s, E3), k->B, k->D,
                       0.5f, -1.0f / (float)k->B);
 }
 static void call_bias_act(void *p, int s)
 {
     kcase *k = p;
-    k->be->bias_act(BUF(k, s, E0), BUF(k, s, E1), k->rows, k->cols, 1);
+    k->be->bias_act(k->be, BUF(k, s, E0), BUF(k, s, E1), k->rows, k->cols, 1);
 }
 static void call_relu_bwd(void *p, int s)
 {
     kcase *k = p;
-    k->be->relu_backward(BUF(k, s, E0), BUF(k, s, E1), k->count);
+    k->be->relu_backward(k->be, BUF(k, s, E0), BUF(k, s, E1), k->count);
 }
 static void call_col_sum(void *p, int s)
 {
     kcase *k = p;
-    k->be->col_sum(BUF(k, s, E0), BUF(k, s, E1), k->rows, k->cols, 0.0f);
+    k->be->col_sum(k->be, BUF(k, s, E0), BUF(k, s, E1), k->rows, k->cols, 0.0f);
 }
 static void call_ch_bias(void *p, int s)
 {
     kcase *k = p;
-    k->be->channel_bias_act(BUF(k, s, E0), BUF(k, s, E1), k->B, k->rows, k->cols, 1);
+    k->be->channel_bias_act(k->be, BUF(k, s, E0), BUF(k, s, E1), k->B, k->rows, k->cols, 1);
 }
 static void call_ch_sum(void *p, int s)
 {
     kcase *k = p;
-    k->be->channel_sum(BUF(k, s, E0), BUF(k, s, E1), k->B, k->rows, k->cols, 0.0f);
+    k->be->channel_sum(k->be, BUF(k, s, E0), BUF(k, s, E1), k->B, k->rows, k->cols, 0.0f);
 }
 static void call_axpy(void *p, int s)
 {
     kcase *k = p;
-    k->be->axpy(BUF(k, s, E0), BUF(k, s, E1), k->count, 0.5f);
+    k->be->axpy(k->be, BUF(k, s, E0), BUF(k, s, E1), k->count, 0.5f);
 }
 static void call_sum(void *p, int s)
 {
     kcase *k = p;
-    volatile double r = k->be->sum(BUF(k, s, E0), k->count);
+    volatile double r = k->be->sum(k->be, BUF(k, s, E0), k->count);
     (void)r;
 }
 
@@ -354,8 +359,8 @@ static void bench_elem_mnist(run_opts *o, int B, int D, int H, int d, int n_trai
     /* gather_rows from a resident data set of n_train rows, random order */
     kcase_begin(&k, be);
     k.B = B, k.D = D;
-    float *table = be->alloc((size_t)n_train * D * sizeof(float));
-    be->rand_uniform(table, (size_t)n_train * D, 1, 99);
+    float *table = be->alloc(be, (size_t)n_train * D * sizeof(float));
+    be->rand_uniform(be, table, (size_t)n_train * D, 1, 99);
     k.table = table;
     operand(&k, E0, BD);
     k.ib[E1] = bench_arena_add(&k.a, (size_t)B * sizeof(int));
@@ -366,13 +371,13 @@ static void bench_elem_mnist(run_opts *o, int B, int D, int H, int d, int n_trai
             for (int b = 0; b < B; b++)
                 idx[b] = (int)(evae_uniform_at(5, (uint64_t)s, (uint64_t)b) * (float)n_train) %
                          n_train;
-            be->upload(bench_buf(&k.a, s, k.ib[E1]), idx, (size_t)B * sizeof(int));
+            be->upload(be, bench_buf(&k.a, s, k.ib[E1]), idx, (size_t)B * sizeof(int));
         }
         free(idx);
     }
     snprintf(shape, sizeof shape, "%s B=%d D=%d of %d rows", tag, B, D, n_train);
     measure(o, &k, call_gather, "elementwise", "gather_rows", shape, 0.0, 4.0 * (2.0 * BD + B));
-    be->free(table);
+    be->free(be, table);
     kcase_end(&k);
 
     kcase_begin(&k, be);
@@ -484,7 +489,8 @@ static void bench_elem_cifar(run_opts *o, int B, int d, const char *tag)
 static void call_adam(void *p, int s)
 {
     kcase *k = p;
-    k->be->adam(BUF(k, s, E0), BUF(k, s, E1), BUF(k, s, E2), BUF(k, s, E3), k->count, 1e-3f, 0.9f,
+    k->be->adam(k->be, BUF(k, s, E0), BUF(k, s, E1), BUF(k, s, E2), BUF(k, s, E3), k->count, 1e-3f,
+                0.9f,
                 0.999f, 1e-8f, 10 + (long)(k->ctr++ % 1000));
 }
 
@@ -513,7 +519,8 @@ static void bench_adam(run_opts *o, size_t n, const char *what)
 static void call_gemm(void *p, int s)
 {
     kcase *k = p;
-    k->be->gemm(k->trans_a, k->trans_b, k->m_, k->n_, k->k_, 1.0f, BUF(k, s, E0), BUF(k, s, E1),
+    k->be->gemm(k->be, k->trans_a, k->trans_b, k->m_, k->n_, k->k_, 1.0f, BUF(k, s, E0),
+                BUF(k, s, E1),
                 0.0f, BUF(k, s, E2));
 }
 
@@ -570,9 +577,9 @@ static void call_conv(void *p, int s)
     kcase *k = p;
     float *X = BUF(k, s, E0), *Wt = BUF(k, s, E1), *Y = BUF(k, s, E2);
     switch (k->which) {
-    case CONV_FWD: k->be->conv_forward(&k->cs, X, Wt, Y); break;
-    case CONV_BWD_DATA: k->be->conv_backward_data(&k->cs, Y, Wt, X); break;
-    case CONV_BWD_FILTER: k->be->conv_backward_filter(&k->cs, X, Y, Wt, 0.0f); break;
+    case CONV_FWD: k->be->conv_forward(k->be, &k->cs, X, Wt, Y); break;
+    case CONV_BWD_DATA: k->be->conv_backward_data(k->be, &k->cs, Y, Wt, X); break;
+    case CONV_BWD_FILTER: k->be->conv_backward_filter(k->be, &k->cs, X, Y, Wt, 0.0f); break;
     }
 }
 

@@ -16,12 +16,13 @@ __global__ void adam_kernel(float *p, float *m, float *v, const float *g, size_t
         evae_adam_elem(&p[i], &m[i], &v[i], g[i], lr, beta1, beta2, eps, bc1, bc2);
 }
 
-void cuda_adam(float *p, float *m, float *v, const float *g, size_t n, float lr, float beta1,
-               float beta2, float eps, long t)
+void cuda_adam(const evae_backend *be, float *p, float *m, float *v, const float *g, size_t n,
+               float lr, float beta1, float beta2, float eps, long t)
 {
+    cuda_context *c = cuda_of(be);
     if (n == 0) return;
     float bc1 = (float)(1.0 - pow(beta1, (double)t)), bc2 = (float)(1.0 - pow(beta2, (double)t));
-    adam_kernel<<<cuda_grid_for(n, EVAE_THREADS), EVAE_THREADS, 0, cuda_ctx.stream>>>(
+    adam_kernel<<<cuda_grid_for(c, n, EVAE_THREADS), EVAE_THREADS, 0, c->stream>>>(
         p, m, v, g, n, lr, beta1, beta2, eps, bc1, bc2);
     CUDA_CHECK_LAUNCH();
 }

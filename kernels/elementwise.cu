@@ -29,10 +29,11 @@ __global__ void axpy_kernel(float *y, const float *x, size_t n, float a)
     GRID_STRIDE(i, n) y[i] += a * x[i];
 }
 
-void cuda_axpy(float *y, const float *x, size_t n, float a)
+void cuda_axpy(const evae_backend *be, float *y, const float *x, size_t n, float a)
 {
+    cuda_context *c = cuda_of(be);
     if (n == 0) return;
-    axpy_kernel<<<cuda_grid_for(n, EVAE_THREADS), EVAE_THREADS, 0, cuda_ctx.stream>>>(y, x, n, a);
+    axpy_kernel<<<cuda_grid_for(c, n, EVAE_THREADS), EVAE_THREADS, 0, c->stream>>>(y, x, n, a);
     CUDA_CHECK_LAUNCH();
 }
 
@@ -46,11 +47,13 @@ __global__ void gather_rows_kernel(float *out, const float *table, const int *id
     }
 }
 
-void cuda_gather_rows(float *out, const float *table, const int *idx, int B, int D)
+void cuda_gather_rows(const evae_backend *be, float *out, const float *table, const int *idx, int B,
+                      int D)
 {
+    cuda_context *c = cuda_of(be);
     if (B <= 0 || D <= 0) return;
     size_t n = (size_t)B * D;
-    gather_rows_kernel<<<cuda_grid_for(n, EVAE_THREADS), EVAE_THREADS, 0, cuda_ctx.stream>>>(
+    gather_rows_kernel<<<cuda_grid_for(c, n, EVAE_THREADS), EVAE_THREADS, 0, c->stream>>>(
         out, table, idx, B, D);
     CUDA_CHECK_LAUNCH();
 }
@@ -65,11 +68,12 @@ __global__ void bias_act_kernel(float *y, const float *b, int rows, int cols, in
     }
 }
 
-void cuda_bias_act(float *y, const float *b, int rows, int cols, int relu)
+void cuda_bias_act(const evae_backend *be, float *y, const float *b, int rows, int cols, int relu)
 {
+    cuda_context *c = cuda_of(be);
     if (rows <= 0 || cols <= 0) return;
     size_t n = (size_t)rows * cols;
-    bias_act_kernel<<<cuda_grid_for(n, EVAE_THREADS), EVAE_THREADS, 0, cuda_ctx.stream>>>(
+    bias_act_kernel<<<cuda_grid_for(c, n, EVAE_THREADS), EVAE_THREADS, 0, c->stream>>>(
         y, b, rows, cols, relu);
     CUDA_CHECK_LAUNCH();
 }
@@ -84,12 +88,14 @@ __global__ void channel_bias_act_kernel(float *y, const float *b, int N, int C, 
     }
 }
 
-void cuda_channel_bias_act(float *y, const float *b, int N, int C, int HW, int relu)
+void cuda_channel_bias_act(const evae_backend *be, float *y, const float *b, int N, int C, int HW,
+                           int relu)
 {
+    cuda_context *c = cuda_of(be);
     if (N <= 0 || C <= 0 || HW <= 0) return;
     size_t n = (size_t)N * C * HW;
-    channel_bias_act_kernel<<<cuda_grid_for(n, EVAE_THREADS), EVAE_THREADS, 0,
-                              cuda_ctx.stream>>>(y, b, N, C, HW, relu);
+    channel_bias_act_kernel<<<cuda_grid_for(c, n, EVAE_THREADS), EVAE_THREADS, 0,
+                              c->stream>>>(y, b, N, C, HW, relu);
     CUDA_CHECK_LAUNCH();
 }
 
@@ -99,10 +105,11 @@ __global__ void relu_backward_kernel(float *dy, const float *y, size_t n)
     GRID_STRIDE(i, n) if (!(y[i] > 0.0f)) dy[i] = 0.0f;
 }
 
-void cuda_relu_backward(float *dy, const float *y, size_t n)
+void cuda_relu_backward(const evae_backend *be, float *dy, const float *y, size_t n)
 {
+    cuda_context *c = cuda_of(be);
     if (n == 0) return;
-    relu_backward_kernel<<<cuda_grid_for(n, EVAE_THREADS), EVAE_THREADS, 0, cuda_ctx.stream>>>(
+    relu_backward_kernel<<<cuda_grid_for(c, n, EVAE_THREADS), EVAE_THREADS, 0, c->stream>>>(
         dy, y, n);
     CUDA_CHECK_LAUNCH();
 }
@@ -113,11 +120,11 @@ __global__ void binarize_kernel(float *x, const float *p, const float *u, size_t
     GRID_STRIDE(i, n) x[i] = u[i] < p[i] ? 1.0f : 0.0f;
 }
 
-void cuda_binarize(float *x, const float *p, const float *u, size_t n)
+void cuda_binarize(const evae_backend *be, float *x, const float *p, const float *u, size_t n)
 {
+    cuda_context *c = cuda_of(be);
     if (n == 0) return;
-    binarize_kernel<<<cuda_grid_for(n, EVAE_THREADS), EVAE_THREADS, 0, cuda_ctx.stream>>>(x, p, u,
-                                                                                           n);
+    binarize_kernel<<<cuda_grid_for(c, n, EVAE_THREADS), EVAE_THREADS, 0, c->stream>>>(x, p, u, n);
     CUDA_CHECK_LAUNCH();
 }
 
@@ -128,12 +135,14 @@ __global__ void logit_dequantize_kernel(float *y, const float *x, const float *u
     GRID_STRIDE(i, n) y[i] = evae_logit_dequantize_elem(x[i], u[i], alpha, gain);
 }
 
-void cuda_logit_dequantize(float *y, const float *x, const float *u, size_t n, float alpha)
+void cuda_logit_dequantize(const evae_backend *be, float *y, const float *x, const float *u,
+                           size_t n, float alpha)
 {
+    cuda_context *c = cuda_of(be);
     if (n == 0) return;
     const float gain = (1.0f - 2.0f * alpha) / 256.0f;
-    logit_dequantize_kernel<<<cuda_grid_for(n, EVAE_THREADS), EVAE_THREADS, 0,
-                              cuda_ctx.stream>>>(y, x, u, n, alpha, gain);
+    logit_dequantize_kernel<<<cuda_grid_for(c, n, EVAE_THREADS), EVAE_THREADS, 0,
+                              c->stream>>>(y, x, u, n, alpha, gain);
     CUDA_CHECK_LAUNCH();
 }
 
@@ -148,11 +157,13 @@ __global__ void reparam_kernel(float *z, const float *enc, const float *eps, int
     }
 }
 
-void cuda_reparam(float *z, const float *enc, const float *eps, int B, int d)
+void cuda_reparam(const evae_backend *be, float *z, const float *enc, const float *eps, int B,
+                  int d)
 {
+    cuda_context *c = cuda_of(be);
     if (B <= 0 || d <= 0) return;
     size_t n = (size_t)B * d;
-    reparam_kernel<<<cuda_grid_for(n, EVAE_THREADS), EVAE_THREADS, 0, cuda_ctx.stream>>>(
+    reparam_kernel<<<cuda_grid_for(c, n, EVAE_THREADS), EVAE_THREADS, 0, c->stream>>>(
         z, enc, eps, B, d);
     CUDA_CHECK_LAUNCH();
 }
@@ -174,12 +185,13 @@ __global__ void bernoulli_ll_kernel(float *ll, float *dlogits, const float *logi
     }
 }
 
-void cuda_bernoulli_ll(float *ll, float *dlogits, const float *logits, const float *x, int B,
-                       int D, float scale)
+void cuda_bernoulli_ll(const evae_backend *be, float *ll, float *dlogits, const float *logits,
+                       const float *x, int B, int D, float scale)
 {
+    cuda_context *c = cuda_of(be);
     if (B <= 0) return;
-    bernoulli_ll_kernel<<<cuda_row_blocks(B), row_threads(D), 0, cuda_ctx.stream>>>(ll, dlogits, logits,
-                                                                              x, B, D, scale);
+    bernoulli_ll_kernel<<<cuda_row_blocks(c, B), row_threads(D), 0, c->stream>>>(
+        ll, dlogits, logits, x, B, D, scale);
     CUDA_CHECK_LAUNCH();
 }
 
@@ -209,11 +221,12 @@ __global__ void gauss_posterior_kernel(float *ent, float *denc, const float *enc
     }
 }
 
-void cuda_gauss_posterior(float *ent, float *denc, const float *enc, const float *eps,
-                          const float *dz, int B, int d, float ent_grad)
+void cuda_gauss_posterior(const evae_backend *be, float *ent, float *denc, const float *enc,
+                          const float *eps, const float *dz, int B, int d, float ent_grad)
 {
+    cuda_context *c = cuda_of(be);
     if (B <= 0 || (!ent && !denc)) return;
-    gauss_posterior_kernel<<<cuda_row_blocks(B), row_threads(d), 0, cuda_ctx.stream>>>(
+    gauss_posterior_kernel<<<cuda_row_blocks(c, B), row_threads(d), 0, c->stream>>>(
         ent, denc, enc, eps, dz, B, d, ent_grad);
     CUDA_CHECK_LAUNCH();
 }
@@ -238,14 +251,15 @@ __global__ void laplace_ll_kernel(float *ll, float *dmean, const float *mean, co
     }
 }
 
-void cuda_laplace_ll(float *ll, float *dmean, const float *mean, const float *y, int B, int D,
-                     float scale, float grad_scale)
+void cuda_laplace_ll(const evae_backend *be, float *ll, float *dmean, const float *mean,
+                     const float *y, int B, int D, float scale, float grad_scale)
 {
+    cuda_context *c = cuda_of(be);
     if (B <= 0 || (!ll && !dmean)) return;
     const float inv_scale = 1.0f / scale;
     const double log_norm = (double)D * log(2.0 * (double)scale); /* D ln(2 scale) */
     const float g = grad_scale * inv_scale;
-    laplace_ll_kernel<<<cuda_row_blocks(B), row_threads(D), 0, cuda_ctx.stream>>>(
+    laplace_ll_kernel<<<cuda_row_blocks(c, B), row_threads(D), 0, c->stream>>>(
         ll, dmean, mean, y, B, D, inv_scale, log_norm, g);
     CUDA_CHECK_LAUNCH();
 }

@@ -95,7 +95,8 @@ __global__ void grbm_chain_kernel(grbm_view g, const float *WT, int d, int n, fl
                     if (GIBBS) {
                         float xi = evae_normal_at(seed, stream,
                                                   evae_grbm_gibbs_z_index(t, B, d, n, c0 + c, i));
-                        zs[c * d + i] = evae_grbm_gibbs_z(g.mu[i], g.log_sigma[i], param, acc[c], xi);
+                        zs[c * d + i] = evae_grbm_gibbs_z(g.mu[i], g.log_sigma[i], param, acc[c],
+                                                          xi);
                     } else {
                         float dE = evae_grbm_dEdz(zi, g.mu[i], prec[i], 1.0f, acc[c]);
                         float xi = evae_normal_at(seed, stream,
@@ -122,57 +123,59 @@ __global__ void grbm_transpose_kernel(float *WT, const float *W, int d, int n)
 }
 
 template <int CPB, bool SMEM_W, bool GIBBS>
-static void launch_chains(grbm_view g, const float *WT, int d, int n, float *z, int B, int steps,
-                          float param, uint64_t seed, uint64_t stream)
+static void launch_chains(cuda_context *c, grbm_view g, const float *WT, int d, int n, float *z,
+                          int B, int steps, float param, uint64_t seed, uint64_t stream)
 {
     void (*kernel)(grbm_view, const float *, int, int, float *, int, int, float, uint64_t,
                    uint64_t) = grbm_chain_kernel<CPB, SMEM_W, GIBBS>;
     size_t bytes = chain_bytes(d, n, CPB, SMEM_W);
     grbm_allow_smem(kernel, bytes);
     int groups = (B + CPB - 1) / CPB;
-    int blocks = grbm_resident_blocks(kernel, GRBM_THREADS, bytes);
+    int blocks = grbm_resident_blocks(c, kernel, GRBM_THREADS, bytes);
     if (blocks > groups) blocks = groups;
-    kernel<<<blocks, GRBM_THREADS, bytes, cuda_ctx.stream>>>(g, WT, d, n, z, B, steps, param, seed,
-                                                             stream);
+    kernel<<<blocks, GRBM_THREADS, bytes, c->stream>>>(
+        g, WT, d, n, z, B, steps, param, seed, stream);
     CUDA_CHECK_LAUNCH();
 }
 
 template <bool GIBBS>
-static void run_chains(const float *theta, int d, int n, float *z, int B, int steps, float param,
-                       uint64_t seed, uint64_t stream)
+static void run_chains(cuda_context *c, const float *theta, int d, int n, float *z, int B,
+                       int steps, float param, uint64_t seed, uint64_t stream)
 {
     if (B <= 0 || steps <= 0) return;
     grbm_view g = grbm_split(theta, d, n);
-    if (grbm_fused_fits(chain_bytes(d, n, 4, true))) {
-        launch_chains<4, true, GIBBS>(g, NULL, d, n, z, B, steps, param, seed, stream);
+    if (grbm_fused_fits(c, chain_bytes(d, n, 4, true))) {
+        launch_chains<4, true, GIBBS>(c, g, NULL, d, n, z, B, steps, param, seed, stream);
         return;
     }
-    float *WT = (float *)cuda_scratch((size_t)d * n * sizeof(float)); /* [n,d] */
+    float *WT = (float *)cuda_scratch(c, (size_t)d * n * sizeof(float)); /* [n,d] */
     if ((size_t)d * n > 0) {
-        grbm_transpose_kernel<<<cuda_grid_for((size_t)d * n, EVAE_THREADS), EVAE_THREADS, 0,
-                                cuda_ctx.stream>>>(WT, g.W, d, n);
+        grbm_transpose_kernel<<<cuda_grid_for(c, (size_t)d * n, EVAE_THREADS), EVAE_THREADS, 0,
+                                c->stream>>>(WT, g.W, d, n);
         CUDA_CHECK_LAUNCH();
     }
-    if (chain_bytes(d, n, 8, false) + 1024 <= cuda_ctx.smem_optin) {
-        launch_chains<8, false, GIBBS>(g, WT, d, n, z, B, steps, param, seed, stream);
-    } else if (chain_bytes(d, n, 1, false) + 1024 <= cuda_ctx.smem_optin) {
-        launch_chains<1, false, GIBBS>(g, WT, d, n, z, B, steps, param, seed, stream);
+    if (chain_bytes(d, n, 8, false) + 1024 <= c->smem_optin) {
+        launch_chains<8, false, GIBBS>(c, g, WT, d, n, z, B, steps, param, seed, stream);
+    } else if (chain_bytes(d, n, 1, false) + 1024 <= c->smem_optin) {
+        launch_chains<1, false, GIBBS>(c, g, WT, d, n, z, B, steps, param, seed, stream);
     } else {
         fprintf(stderr, "evae: GRBM chains with d=%d n=%d need %zu bytes of shared memory per "
                         "block, more than this card's %zu\n",
-                d, n, chain_bytes(d, n, 1, false), cuda_ctx.smem_optin);
+                d, n, chain_bytes(d, n, 1, false), c->smem_optin);
         abort();
     }
 }
 
-void cuda_grbm_langevin(const float *theta, int d, int n, float *z, int B, int steps, float eta,
-                        uint64_t seed, uint64_t stream)
+void cuda_grbm_langevin(const evae_backend *be, const float *theta, int d, int n, float *z, int B,
+                        int steps, float eta, uint64_t seed, uint64_t stream)
 {
-    run_chains<false>(theta, d, n, z, B, steps, eta, seed, stream);
+    cuda_context *c = cuda_of(be);
+    run_chains<false>(c, theta, d, n, z, B, steps, eta, seed, stream);
 }
 
-void cuda_grbm_gibbs(const float *theta, int d, int n, float *z, int B, int steps, float beta,
-                     uint64_t seed, uint64_t stream)
+void cuda_grbm_gibbs(const evae_backend *be, const float *theta, int d, int n, float *z, int B,
+                     int steps, float beta, uint64_t seed, uint64_t stream)
 {
-    run_chains<true>(theta, d, n, z, B, steps, beta, seed, stream);
+    cuda_context *c = cuda_of(be);
+    run_chains<true>(c, theta, d, n, z, B, steps, beta, seed, stream);
 }

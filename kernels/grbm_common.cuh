@@ -62,9 +62,9 @@ __device__ inline void grbm_load_W(float *Ws, const float *W, int d, int n, int 
 /* True when a fused kernel needing `bytes` of dynamic shared memory may run: it fits the card's
  * opt-in limit with 1 KB left for the kernels' static shared memory (block sums), and the general
  * path is not forced (evae_cuda_set_grbm_general, EVAE_GRBM_GENERAL). */
-static inline bool grbm_fused_fits(size_t bytes)
+static inline bool grbm_fused_fits(cuda_context *c, size_t bytes)
 {
-    return !cuda_ctx.force_general && bytes + 1024 <= cuda_ctx.smem_optin;
+    return !c->force_general && bytes + 1024 <= c->smem_optin;
 }
 
 /* Opt a kernel in to more than the default 48 KB of shared memory. The default limit covers
@@ -79,12 +79,13 @@ template <typename Kernel> static void grbm_allow_smem(Kernel kernel, size_t byt
 }
 
 /* Blocks that can be resident at once on the whole device for this kernel and launch shape. */
-template <typename Kernel> static int grbm_resident_blocks(Kernel kernel, int threads, size_t bytes)
+template <typename Kernel> static int grbm_resident_blocks(cuda_context *c, Kernel kernel,
+                                                           int threads, size_t bytes)
 {
     int per_sm = 0;
     CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads, bytes));
     if (per_sm < 1) per_sm = 1;
-    return per_sm * cuda_ctx.sm_count;
+    return per_sm * c->sm_count;
 }
 
 /* x[B,d] = D z (rows scaled by the precisions), grbm_energy.cu */

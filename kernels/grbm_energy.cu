@@ -60,7 +60,8 @@ __global__ void energy_fused_kernel(grbm_view g, int d, int n, float beta, const
 /* ---- general path: cuBLAS products + row kernels ---- */
 
 /* x[B,d] = D z */
-__global__ void grbm_scale_rows_kernel(float *x, const float *z, const float *log_sigma, int B, int d)
+__global__ void grbm_scale_rows_kernel(float *x, const float *z, const float *log_sigma, int B,
+                                       int d)
 {
     for (size_t k = blockIdx.x * (size_t)blockDim.x + threadIdx.x; k < (size_t)B * d;
          k += (size_t)gridDim.x * blockDim.x)
@@ -101,35 +102,36 @@ __global__ void energy_grad_kernel(grbm_view g, int d, float beta, const float *
     }
 }
 
-void cuda_grbm_energy(const float *theta, int d, int n, float beta, const float *z, int B,
-                      float *E, float *dEdz)
+void cuda_grbm_energy(const evae_backend *be, const float *theta, int d, int n, float beta,
+                      const float *z, int B, float *E, float *dEdz)
 {
+    cuda_context *c = cuda_of(be);
     if (B <= 0 || (!E && !dEdz)) return;
     grbm_view g = grbm_split(theta, d, n);
     size_t fused = energy_fused_bytes(d, n);
-    if (grbm_fused_fits(fused)) {
+    if (grbm_fused_fits(c, fused)) {
         grbm_allow_smem(energy_fused_kernel, fused);
-        int blocks = grbm_resident_blocks(energy_fused_kernel, GRBM_THREADS, fused);
+        int blocks = grbm_resident_blocks(c, energy_fused_kernel, GRBM_THREADS, fused);
         if (blocks > B) blocks = B;
-        energy_fused_kernel<<<blocks, GRBM_THREADS, fused, cuda_ctx.stream>>>(g, d, n, beta, z, B,
-                                                                              E, dEdz);
+        energy_fused_kernel<<<blocks, GRBM_THREADS, fused, c->stream>>>(
+            g, d, n, beta, z, B, E, dEdz);
         CUDA_CHECK_LAUNCH();
         return;
     }
     size_t bd = (size_t)B * d, bn = (size_t)B * n;
-    char *ws = (char *)cuda_scratch(cuda_align(bd * sizeof(float)) + bn * sizeof(float));
+    char *ws = (char *)cuda_scratch(c, cuda_align(bd * sizeof(float)) + bn * sizeof(float));
     float *x = (float *)ws;                                    /* [B,d] D z, then wp */
     float *A = (float *)(ws + cuda_align(bd * sizeof(float))); /* [B,n] a - b, then p */
-    grbm_scale_rows_kernel<<<cuda_grid_for(bd, EVAE_THREADS), EVAE_THREADS, 0, cuda_ctx.stream>>>(
+    grbm_scale_rows_kernel<<<cuda_grid_for(c, bd, EVAE_THREADS), EVAE_THREADS, 0, c->stream>>>(
         x, z, g.log_sigma, B, d);
     CUDA_CHECK_LAUNCH();
-    cuda_gemm(0, 0, B, n, d, 1.0f, x, g.W, 0.0f, A);
-    energy_rows_kernel<<<cuda_row_blocks(B), GRBM_THREADS, 0, cuda_ctx.stream>>>(g, d, n, beta, z, B, A, E,
-                                                                   dEdz != NULL);
+    cuda_gemm(be, 0, 0, B, n, d, 1.0f, x, g.W, 0.0f, A);
+    energy_rows_kernel<<<cuda_row_blocks(c, B), GRBM_THREADS, 0, c->stream>>>(
+        g, d, n, beta, z, B, A, E, dEdz != NULL);
     CUDA_CHECK_LAUNCH();
     if (!dEdz) return;
-    cuda_gemm(0, 1, B, d, n, 1.0f, A, g.W, 0.0f, x);
-    energy_grad_kernel<<<cuda_grid_for(bd, EVAE_THREADS), EVAE_THREADS, 0, cuda_ctx.stream>>>(
+    cuda_gemm(be, 0, 1, B, d, n, 1.0f, A, g.W, 0.0f, x);
+    energy_grad_kernel<<<cuda_grid_for(c, bd, EVAE_THREADS), EVAE_THREADS, 0, c->stream>>>(
         g, d, beta, z, B, x, dEdz);
     CUDA_CHECK_LAUNCH();
 }

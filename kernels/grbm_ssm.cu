@@ -286,17 +286,18 @@ __global__ void ssm_log_sigma_kernel(float *g_ls, const float *log_sigma, int d)
         g_ls[i] = -2.0f * evae_grbm_precision(log_sigma[i]) * g_ls[i];
 }
 
-static void ssm_general(grbm_view g, int d, int n, const float *z, int B, const float *v, int M,
-                        int vr, float *J, float *grad)
+static void ssm_general(const evae_backend *be, grbm_view g, int d, int n, const float *z, int B,
+                        const float *v, int M, int vr, float *J, float *grad)
 {
+    cuda_context *c = cuda_of(be);
     const size_t BM = (size_t)B * M, bd = (size_t)B * d, bn = (size_t)B * n;
-    size_t col_ws = cuda_col_sum_ws_floats(B, n);
-    if (cuda_col_sum_ws_floats(B, d) > col_ws) col_ws = cuda_col_sum_ws_floats(B, d);
+    size_t col_ws = cuda_col_sum_ws_floats(c, B, n);
+    if (cuda_col_sum_ws_floats(c, B, d) > col_ws) col_ws = cuda_col_sum_ws_floats(c, B, d);
     size_t sizes[] = {bd, BM * d, bn, BM * n, bd, bd, bd, bn, bn, bn, col_ws};
     size_t total = 0;
     for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++)
         total += cuda_align(sizes[k] * sizeof(float));
-    char *base = (char *)cuda_scratch(total);
+    char *base = (char *)cuda_scratch(c, total);
     float *bufs[sizeof sizes / sizeof *sizes];
     for (size_t k = 0, off = 0; k < sizeof sizes / sizeof *sizes; k++) {
         bufs[k] = (float *)(base + off);
@@ -317,74 +318,75 @@ static void ssm_general(grbm_view g, int d, int n, const float *z, int B, const 
     float *g_W = grad + evae_grbm_W(d, n), *g_b = grad + evae_grbm_b(d, n);
 
     /* forward */
-    grbm_scale_rows_kernel<<<cuda_grid_for(bd, EVAE_THREADS), EVAE_THREADS, 0, cuda_ctx.stream>>>(
+    grbm_scale_rows_kernel<<<cuda_grid_for(c, bd, EVAE_THREADS), EVAE_THREADS, 0, c->stream>>>(
         x, z, g.log_sigma, B, d);
     CUDA_CHECK_LAUNCH();
-    grbm_scale_rows_kernel<<<cuda_grid_for(BM * d, EVAE_THREADS), EVAE_THREADS, 0,
-                             cuda_ctx.stream>>>(Y, v, g.log_sigma, (int)BM, d);
+    grbm_scale_rows_kernel<<<cuda_grid_for(c, BM * d, EVAE_THREADS), EVAE_THREADS, 0,
+                             c->stream>>>(Y, v, g.log_sigma, (int)BM, d);
     CUDA_CHECK_LAUNCH();
-    cuda_gemm(0, 0, B, n, d, 1.0f, x, g.W, 0.0f, A);
-    cuda_gemm(0, 0, (int)BM, n, d, 1.0f, Y, g.W, 0.0f, U);
-    ssm_hidden_kernel<<<cuda_grid_for(bn, EVAE_THREADS), EVAE_THREADS, 0, cuda_ctx.stream>>>(
+    cuda_gemm(be, 0, 0, B, n, d, 1.0f, x, g.W, 0.0f, A);
+    cuda_gemm(be, 0, 0, (int)BM, n, d, 1.0f, Y, g.W, 0.0f, U);
+    ssm_hidden_kernel<<<cuda_grid_for(c, bn, EVAE_THREADS), EVAE_THREADS, 0, c->stream>>>(
         g.b, n, B, M, A, U, Q, GA, TH);
     CUDA_CHECK_LAUNCH();
-    cuda_gemm(0, 1, B, d, n, 1.0f, A, g.W, 0.0f, G);
-    ssm_rows_kernel<<<cuda_row_blocks(B), GRBM_THREADS, 0, cuda_ctx.stream>>>(g, d, n, z, B, v, M,
-                                                                             vr, TH, G, GS, DD, J);
+    cuda_gemm(be, 0, 1, B, d, n, 1.0f, A, g.W, 0.0f, G);
+    ssm_rows_kernel<<<cuda_row_blocks(c, B), GRBM_THREADS, 0, c->stream>>>(
+        g, d, n, z, B, v, M, vr, TH, G, GS, DD, J);
     CUDA_CHECK_LAUNCH();
 
     /* backward */
     float *dP = TH;
-    cuda_gemm(1, 0, d, n, B, 1.0f, GS, A, 0.0f, g_W); /* GG^T p */
-    cuda_gemm(0, 0, B, n, d, 1.0f, GS, g.W, 0.0f, dP);
-    ssm_ga_kernel<<<cuda_grid_for(bn, EVAE_THREADS), EVAE_THREADS, 0, cuda_ctx.stream>>>(GA, Q, dP,
-                                                                                          bn);
+    cuda_gemm(be, 1, 0, d, n, B, 1.0f, GS, A, 0.0f, g_W); /* GG^T p */
+    cuda_gemm(be, 0, 0, B, n, d, 1.0f, GS, g.W, 0.0f, dP);
+    ssm_ga_kernel<<<cuda_grid_for(c, bn, EVAE_THREADS), EVAE_THREADS, 0, c->stream>>>(
+        GA, Q, dP, bn);
     CUDA_CHECK_LAUNCH();
-    cuda_gemm(1, 0, d, n, B, 1.0f, x, GA, 1.0f, g_W);         /* + x^T GA */
-    cuda_gemm(1, 0, d, n, (int)BM, 1.0f, Y, U, 1.0f, g_W);    /* + y^T GU */
-    cuda_col_sum_ws(g_b, GA, B, n, 0.0f, ws);
-    cuda_col_sum_ws(g_mu, GS, B, d, 0.0f, ws);
-    cuda_gemm(0, 1, B, d, n, 1.0f, GA, g.W, 0.0f, x);         /* x <- GA W^T */
-    cuda_gemm(0, 1, (int)BM, d, n, 1.0f, U, g.W, 0.0f, Y);    /* Y <- GU W^T */
-    ssm_dd_kernel<<<cuda_grid_for(bd, EVAE_THREADS), EVAE_THREADS, 0, cuda_ctx.stream>>>(
+    cuda_gemm(be, 1, 0, d, n, B, 1.0f, x, GA, 1.0f, g_W);         /* + x^T GA */
+    cuda_gemm(be, 1, 0, d, n, (int)BM, 1.0f, Y, U, 1.0f, g_W);    /* + y^T GU */
+    cuda_col_sum_ws(c, g_b, GA, B, n, 0.0f, ws);
+    cuda_col_sum_ws(c, g_mu, GS, B, d, 0.0f, ws);
+    cuda_gemm(be, 0, 1, B, d, n, 1.0f, GA, g.W, 0.0f, x);         /* x <- GA W^T */
+    cuda_gemm(be, 0, 1, (int)BM, d, n, 1.0f, U, g.W, 0.0f, Y);    /* Y <- GU W^T */
+    ssm_dd_kernel<<<cuda_grid_for(c, bd, EVAE_THREADS), EVAE_THREADS, 0, c->stream>>>(
         DD, x, z, Y, v, B, d, M);
     CUDA_CHECK_LAUNCH();
-    cuda_col_sum_ws(g_ls, DD, B, d, 0.0f, ws);
-    ssm_log_sigma_kernel<<<cuda_grid_for((size_t)d, EVAE_THREADS), EVAE_THREADS, 0,
-                           cuda_ctx.stream>>>(g_ls, g.log_sigma, d);
+    cuda_col_sum_ws(c, g_ls, DD, B, d, 0.0f, ws);
+    ssm_log_sigma_kernel<<<cuda_grid_for(c, (size_t)d, EVAE_THREADS), EVAE_THREADS, 0,
+                           c->stream>>>(g_ls, g.log_sigma, d);
     CUDA_CHECK_LAUNCH();
 }
 
-void cuda_grbm_ssm(const float *theta, int d, int n, const float *z, int B, const float *v,
-                   int M, int variance_reduced, float *J, float *grad)
+void cuda_grbm_ssm(const evae_backend *be, const float *theta, int d, int n, const float *z, int B,
+                   const float *v, int M, int variance_reduced, float *J, float *grad)
 {
+    cuda_context *c = cuda_of(be);
     size_t size = evae_grbm_size(d, n);
     if (B <= 0 || M <= 0) {
-        CUDA_CHECK(cudaMemsetAsync(grad, 0, size * sizeof(float), cuda_ctx.stream));
+        CUDA_CHECK(cudaMemsetAsync(grad, 0, size * sizeof(float), c->stream));
         return;
     }
     grbm_view g = grbm_split(theta, d, n);
     int vr = variance_reduced != 0;
     size_t fused = grbm_ssm_fused_bytes(d, n);
-    if (!grbm_fused_fits(fused)) {
-        ssm_general(g, d, n, z, B, v, M, vr, J, grad);
+    if (!grbm_fused_fits(c, fused)) {
+        ssm_general(be, g, d, n, z, B, v, M, vr, J, grad);
         return;
     }
     grbm_allow_smem(ssm_fused_kernel, fused);
-    int blocks = grbm_resident_blocks(ssm_fused_kernel, GRBM_THREADS, fused);
+    int blocks = grbm_resident_blocks(c, ssm_fused_kernel, GRBM_THREADS, fused);
     if (blocks > B) blocks = B;
-    size_t col_ws = cuda_col_sum_ws_floats(blocks, (int)size);
-    char *base = (char *)cuda_scratch(cuda_align((size_t)blocks * size * sizeof(float)) +
+    size_t col_ws = cuda_col_sum_ws_floats(c, blocks, (int)size);
+    char *base = (char *)cuda_scratch(c, cuda_align((size_t)blocks * size * sizeof(float)) +
                                       col_ws * sizeof(float));
     float *partial = (float *)base; /* [blocks, size] */
     float *ws = (float *)(base + cuda_align((size_t)blocks * size * sizeof(float)));
-    ssm_fused_kernel<<<blocks, GRBM_THREADS, fused, cuda_ctx.stream>>>(g, d, n, z, B, v, M, vr, J,
-                                                                       partial, size);
+    ssm_fused_kernel<<<blocks, GRBM_THREADS, fused, c->stream>>>(
+        g, d, n, z, B, v, M, vr, J, partial, size);
     CUDA_CHECK_LAUNCH();
-    cuda_col_sum_ws(grad, partial, blocks, (int)size, 0.0f, ws);
+    cuda_col_sum_ws(c, grad, partial, blocks, (int)size, 0.0f, ws);
 }
 
-extern "C" int evae_cuda_grbm_uses_shared(int d, int n)
+extern "C" int evae_cuda_grbm_uses_shared(const evae_backend *be, int d, int n)
 {
-    return grbm_fused_fits(grbm_ssm_fused_bytes(d, n)) ? 1 : 0;
+    return grbm_fused_fits(cuda_of(be), grbm_ssm_fused_bytes(d, n)) ? 1 : 0;
 }

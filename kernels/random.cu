@@ -41,18 +41,20 @@ __global__ void rand_rademacher_kernel(float *out, size_t n, uint64_t seed, uint
         out[i] = evae_uniform_at(seed, stream, i) < 0.5f ? 1.0f : -1.0f;
 }
 
-void cuda_rand_uniform(float *out, size_t n, uint64_t seed, uint64_t stream)
+void cuda_rand_uniform(const evae_backend *be, float *out, size_t n, uint64_t seed, uint64_t stream)
 {
+    cuda_context *c = cuda_of(be);
     if (n == 0) return;
-    rand_uniform_kernel<<<cuda_grid_for(n, EVAE_THREADS), EVAE_THREADS, 0, cuda_ctx.stream>>>(
+    rand_uniform_kernel<<<cuda_grid_for(c, n, EVAE_THREADS), EVAE_THREADS, 0, c->stream>>>(
         out, n, seed, stream);
     CUDA_CHECK_LAUNCH();
 }
 
-void cuda_rand_normal(float *out, size_t n, uint64_t seed, uint64_t stream)
+void cuda_rand_normal(const evae_backend *be, float *out, size_t n, uint64_t seed, uint64_t stream)
 {
+    cuda_context *c = cuda_of(be);
     if (n == 0) return;
-    rand_normal_kernel<<<cuda_grid_for(n, EVAE_THREADS), EVAE_THREADS, 0, cuda_ctx.stream>>>(
+    rand_normal_kernel<<<cuda_grid_for(c, n, EVAE_THREADS), EVAE_THREADS, 0, c->stream>>>(
         out, n, seed, stream);
     CUDA_CHECK_LAUNCH();
 }
@@ -78,26 +80,30 @@ __global__ void philox_compare_kernel(uint64_t seed, uint64_t stream, size_t blo
     }
 }
 
-extern "C" long evae_cuda_philox_mismatches(uint64_t seed, uint64_t stream, size_t blocks)
+extern "C" long evae_cuda_philox_mismatches(const evae_backend *be, uint64_t seed, uint64_t stream,
+                                            size_t blocks)
 {
-    unsigned long long *count = (unsigned long long *)cuda_alloc_bytes(sizeof *count, 1);
+    cuda_context *c = cuda_of(be);
+    unsigned long long *count = (unsigned long long *)cuda_alloc_bytes(c, sizeof *count, 1);
     if (blocks > 0) {
-        philox_compare_kernel<<<cuda_grid_for(blocks, EVAE_THREADS), EVAE_THREADS, 0,
-                                cuda_ctx.stream>>>(seed, stream, blocks, count);
+        philox_compare_kernel<<<cuda_grid_for(c, blocks, EVAE_THREADS), EVAE_THREADS, 0,
+                                c->stream>>>(seed, stream, blocks, count);
         CUDA_CHECK_LAUNCH();
     }
     unsigned long long host = 0;
     CUDA_CHECK(cudaMemcpyAsync(&host, count, sizeof host, cudaMemcpyDeviceToHost,
-                               cuda_ctx.stream));
-    CUDA_CHECK(cudaStreamSynchronize(cuda_ctx.stream));
-    cuda_free_bytes(count);
+                               c->stream));
+    CUDA_CHECK(cudaStreamSynchronize(c->stream));
+    cuda_free_bytes(c, count);
     return (long)host;
 }
 
-void cuda_rand_rademacher(float *out, size_t n, uint64_t seed, uint64_t stream)
+void cuda_rand_rademacher(const evae_backend *be, float *out, size_t n, uint64_t seed,
+                          uint64_t stream)
 {
+    cuda_context *c = cuda_of(be);
     if (n == 0) return;
-    rand_rademacher_kernel<<<cuda_grid_for(n, EVAE_THREADS), EVAE_THREADS, 0, cuda_ctx.stream>>>(
+    rand_rademacher_kernel<<<cuda_grid_for(c, n, EVAE_THREADS), EVAE_THREADS, 0, c->stream>>>(
         out, n, seed, stream);
     CUDA_CHECK_LAUNCH();
 }

@@ -51,8 +51,8 @@ static inline float *host_uniform(size_t n, uint64_t stream, float lo, float hi)
 /* a buffer of backend be holding host[n] */
 static inline float *put(const evae_backend *be, const float *host, size_t n)
 {
-    float *d = be->alloc(n * sizeof(float));
-    be->upload(d, host, n * sizeof(float));
+    float *d = be->alloc(be, n * sizeof(float));
+    be->upload(be, d, host, n * sizeof(float));
     return d;
 }
 
@@ -70,7 +70,7 @@ static inline float *poisoned(size_t n)
 static inline float *get(const evae_backend *be, const float *dev, size_t n)
 {
     float *h = xmalloc(n * sizeof(float));
-    be->download(h, dev, n * sizeof(float));
+    be->download(be, h, dev, n * sizeof(float));
     return h;
 }
 

@@ -26,21 +26,21 @@
 
 static void test_device_facts(void)
 {
-    const char *what = cu->describe();
+    const char *what = cu->describe(cu);
     CHECK(what && strstr(what, "cuBLAS") && strstr(what, "sm_"), "describe() = '%s'",
           what ? what : "(null)");
     printf("device: %s\n", what ? what : "(null)");
     /* evae/math/philox.h is cuRAND's PHILOX4_32_10: same words for the same (seed, stream, offset) */
-    long bad = evae_cuda_philox_mismatches(TEST_SEED, 12345, (size_t)1 << 16);
+    long bad = evae_cuda_philox_mismatches(cu, TEST_SEED, 12345, (size_t)1 << 16);
     CHECK(bad == 0, "%ld Philox words differ from cuRAND's", bad);
-    bad = evae_cuda_philox_mismatches(UINT64_MAX, evae_stream(EVAE_STREAM_SAMPLER, 77), 4099);
+    bad = evae_cuda_philox_mismatches(cu, UINT64_MAX, evae_stream(EVAE_STREAM_SAMPLER, 77), 4099);
     CHECK(bad == 0, "%ld Philox words differ from cuRAND's (large seed and stream)", bad);
 }
 
 static void test_memory(void)
 {
     const size_t n = 1037;
-    float *zero = cu->alloc(n * sizeof(float));
+    float *zero = cu->alloc(cu, n * sizeof(float));
     float *h = get(cu, zero, n);
     size_t nonzero = 0;
     for (size_t i = 0; i < n; i++) nonzero += h[i] != 0.0f;
@@ -48,15 +48,15 @@ static void test_memory(void)
     free(h);
     float *src = host_normal(n, 1, 1.0f, 0.0f);
     float *a = put(cu, src, n), *b = poisoned(n);
-    cu->copy(b, a, n * sizeof(float));
-    cu->sync();
+    cu->copy(cu, b, a, n * sizeof(float));
+    cu->sync(cu);
     h = get(cu, b, n);
     expect_equal("upload + copy + download", h, src, n);
     free(h);
     free(src);
-    cu->free(a);
-    cu->free(b);
-    cu->free(zero);
+    cu->free(cu, a);
+    cu->free(cu, b);
+    cu->free(cu, zero);
 }
 
 /* gemm: each C element is a dot product of k terms plus beta C; two orders differ by at most
@@ -78,12 +78,12 @@ static void test_gemm_case(int ta, int tb, int m, int n, int k, float alpha, flo
             double c = beta != 0.0f ? fabs((double)beta * C[(size_t)i * n + j]) : 0.0;
             tol[(size_t)i * n + j] = 2.0 * (k + 2) * UR * (fabs(alpha) * s + c);
         }
-    float *Ac = put(cpu, A, na), *Bc = put(cpu, B, nb), *Cc = cpu->alloc(nc * sizeof(float));
-    if (beta != 0.0f) cpu->upload(Cc, C, nc * sizeof(float));
+    float *Ac = put(cpu, A, na), *Bc = put(cpu, B, nb), *Cc = cpu->alloc(cpu, nc * sizeof(float));
+    if (beta != 0.0f) cpu->upload(cpu, Cc, C, nc * sizeof(float));
     float *Ag = put(cu, A, na), *Bg = put(cu, B, nb);
     float *Cg = beta != 0.0f ? put(cu, C, nc) : poisoned(nc); /* beta = 0: C is not read */
-    cpu->gemm(ta, tb, m, n, k, alpha, Ac, Bc, beta, Cc);
-    cu->gemm(ta, tb, m, n, k, alpha, Ag, Bg, beta, Cg);
+    cpu->gemm(cpu, ta, tb, m, n, k, alpha, Ac, Bc, beta, Cc);
+    cu->gemm(cu, ta, tb, m, n, k, alpha, Ag, Bg, beta, Cg);
     float *got = get(cu, Cg, nc);
     char what[96];
     snprintf(what, sizeof what, "gemm ta=%d tb=%d m=%d n=%d k=%d beta=%g", ta, tb, m, n, k, beta);
@@ -91,8 +91,8 @@ static void test_gemm_case(int ta, int tb, int m, int n, int k, float alpha, flo
     free(got);
     free(tol);
     free(A), free(B), free(C);
-    cpu->free(Ac), cpu->free(Bc), cpu->free(Cc);
-    cu->free(Ag), cu->free(Bg), cu->free(Cg);
+    cpu->free(cpu, Ac), cpu->free(cpu, Bc), cpu->free(cpu, Cc);
+    cu->free(cu, Ag), cu->free(cu, Bg), cu->free(cu, Cg);
 }
 
 static void test_gemm(void)
@@ -121,18 +121,18 @@ static void test_col_sum_case(int rows, int cols, float beta)
         for (int r = 0; r < rows; r++) s += fabs((double)x[(size_t)r * cols + j]);
         tol[j] = L * UR * s;
     }
-    float *xc = put(cpu, x, nx), *oc = cpu->alloc((size_t)cols * sizeof(float));
-    if (beta != 0.0f) cpu->upload(oc, out0, (size_t)cols * sizeof(float));
+    float *xc = put(cpu, x, nx), *oc = cpu->alloc(cpu, (size_t)cols * sizeof(float));
+    if (beta != 0.0f) cpu->upload(cpu, oc, out0, (size_t)cols * sizeof(float));
     float *xg = put(cu, x, nx);
     float *og = beta != 0.0f ? put(cu, out0, (size_t)cols) : poisoned((size_t)cols);
-    cpu->col_sum(oc, xc, rows, cols, beta);
-    cu->col_sum(og, xg, rows, cols, beta);
+    cpu->col_sum(cpu, oc, xc, rows, cols, beta);
+    cu->col_sum(cu, og, xg, rows, cols, beta);
     float *got = get(cu, og, (size_t)cols);
     char what[80];
     snprintf(what, sizeof what, "col_sum rows=%d cols=%d beta=%g", rows, cols, beta);
     expect_close(what, got, oc, (size_t)cols, tol, 0, 0);
     free(got), free(tol), free(x), free(out0);
-    cpu->free(xc), cpu->free(oc), cu->free(xg), cu->free(og);
+    cpu->free(cpu, xc), cpu->free(cpu, oc), cu->free(cu, xg), cu->free(cu, og);
 }
 
 static void test_reductions(void)
@@ -149,22 +149,22 @@ static void test_reductions(void)
     double abs_sum = 0.0;
     for (size_t i = 0; i < n; i++) abs_sum += fabs((double)x[i]);
     float *xc = put(cpu, x, n), *xg = put(cu, x, n);
-    double want = cpu->sum(xc, n), got = cu->sum(xg, n);
+    double want = cpu->sum(cpu, xc, n), got = cu->sum(cu, xg, n);
     CHECK_CLOSE(got, want, 2.0 * n * DBL_EPSILON * abs_sum, 0.0, "sum of 1000003 floats");
-    CHECK(cu->sum(xg, 1) == (double)x[0], "sum of one float");
+    CHECK(cu->sum(cu, xg, 1) == (double)x[0], "sum of one float");
 
     /* axpy: y + a x with one or two roundings (FMA on the GPU): <= 2 UR (|a x| + |y|) + UR |y'| */
     float *y = host_normal(n, 23, 1.0f, 0.0f);
     float *yc = put(cpu, y, n), *yg = put(cu, y, n);
-    cpu->axpy(yc, xc, n, -0.37f);
-    cu->axpy(yg, xg, n, -0.37f);
+    cpu->axpy(cpu, yc, xc, n, -0.37f);
+    cu->axpy(cu, yg, xg, n, -0.37f);
     float *got_y = get(cu, yg, n);
     double *tol = xmalloc(n * sizeof(double));
     for (size_t i = 0; i < n; i++)
         tol[i] = 3.0 * UR * (fabs(-0.37 * x[i]) + fabs((double)y[i]) + fabs((double)yc[i]));
     expect_close("axpy", got_y, yc, n, tol, 0, 0);
     free(tol), free(got_y), free(y), free(x);
-    cpu->free(xc), cpu->free(yc), cu->free(xg), cu->free(yg);
+    cpu->free(cpu, xc), cpu->free(cpu, yc), cu->free(cu, xg), cu->free(cu, yg);
 }
 
 /* Random fills. Uniforms and Rademacher signs are exact (24 random bits scaled by a power of
@@ -175,33 +175,33 @@ static void test_random(void)
     const size_t n = 100003;
     uint64_t seeds[] = {0, 1, TEST_SEED, UINT64_MAX};
     uint64_t streams[] = {0, 7, evae_stream(EVAE_STREAM_REPARAM, 123456789), UINT64_MAX};
-    float *c = cpu->alloc(n * sizeof(float));
+    float *c = cpu->alloc(cpu, n * sizeof(float));
     for (int s = 0; s < 4; s++) {
         float *g = poisoned(n);
         char what[96];
-        cpu->rand_uniform(c, n, seeds[s], streams[s]);
-        cu->rand_uniform(g, n, seeds[s], streams[s]);
+        cpu->rand_uniform(cpu, c, n, seeds[s], streams[s]);
+        cu->rand_uniform(cu, g, n, seeds[s], streams[s]);
         float *h = get(cu, g, n);
         snprintf(what, sizeof what, "rand_uniform seed %d", s);
         expect_equal(what, h, c, n);
         free(h);
 
-        cpu->rand_rademacher(c, n, seeds[s], streams[s]);
-        cu->rand_rademacher(g, n, seeds[s], streams[s]);
+        cpu->rand_rademacher(cpu, c, n, seeds[s], streams[s]);
+        cu->rand_rademacher(cu, g, n, seeds[s], streams[s]);
         h = get(cu, g, n);
         snprintf(what, sizeof what, "rand_rademacher seed %d", s);
         expect_equal(what, h, c, n);
         free(h);
 
-        cpu->rand_normal(c, n, seeds[s], streams[s]);
-        cu->rand_normal(g, n, seeds[s], streams[s]);
+        cpu->rand_normal(cpu, c, n, seeds[s], streams[s]);
+        cu->rand_normal(cu, g, n, seeds[s], streams[s]);
         h = get(cu, g, n);
         snprintf(what, sizeof what, "rand_normal seed %d", s);
         expect_close(what, h, c, n, NULL, 1e-30, 16.0 * UR);
         free(h);
-        cu->free(g);
+        cu->free(cu, g);
     }
-    cpu->free(c);
+    cpu->free(cpu, c);
 }
 
 /* Elementwise ops without rounding differences: bit for bit, NaN included (bias_act lets NaN
@@ -215,16 +215,17 @@ static void test_exact_elementwise(void)
     for (int b = 0; b < B; b++) idx[b] = (int)(evae_uniform_at(TEST_SEED, 31, (uint64_t)b) * T);
     idx[0] = T - 1, idx[1] = 0;
     float *tc = put(cpu, table, (size_t)T * D), *tg = put(cu, table, (size_t)T * D);
-    int *ic = cpu->alloc(sizeof idx), *ig = cu->alloc(sizeof idx);
-    cpu->upload(ic, idx, sizeof idx);
-    cu->upload(ig, idx, sizeof idx);
-    float *oc = cpu->alloc((size_t)B * D * sizeof(float)), *og = poisoned((size_t)B * D);
-    cpu->gather_rows(oc, tc, ic, B, D);
-    cu->gather_rows(og, tg, ig, B, D);
+    int *ic = cpu->alloc(cpu, sizeof idx), *ig = cu->alloc(cu, sizeof idx);
+    cpu->upload(cpu, ic, idx, sizeof idx);
+    cu->upload(cu, ig, idx, sizeof idx);
+    float *oc = cpu->alloc(cpu, (size_t)B * D * sizeof(float)), *og = poisoned((size_t)B * D);
+    cpu->gather_rows(cpu, oc, tc, ic, B, D);
+    cu->gather_rows(cu, og, tg, ig, B, D);
     float *h = get(cu, og, (size_t)B * D);
     expect_equal("gather_rows", h, oc, (size_t)B * D);
     free(h), free(table);
-    cpu->free(tc), cpu->free(ic), cpu->free(oc), cu->free(tg), cu->free(ig), cu->free(og);
+    cpu->free(cpu, tc), cpu->free(cpu, ic), cpu->free(cpu, oc), cu->free(cu, tg), cu->free(cu, ig);
+    cu->free(cu, og);
 
     /* bias_act, relu off and on, with a NaN and values that land exactly on 0 */
     const int rows = 37, cols = 130;
@@ -235,12 +236,12 @@ static void test_exact_elementwise(void)
         y[cols + 3] = -b[3];
         float *yc = put(cpu, y, ny), *bc = put(cpu, b, (size_t)cols);
         float *yg = put(cu, y, ny), *bg = put(cu, b, (size_t)cols);
-        cpu->bias_act(yc, bc, rows, cols, relu);
-        cu->bias_act(yg, bg, rows, cols, relu);
+        cpu->bias_act(cpu, yc, bc, rows, cols, relu);
+        cu->bias_act(cu, yg, bg, rows, cols, relu);
         h = get(cu, yg, ny);
         expect_equal(relu ? "bias_act relu" : "bias_act", h, yc, ny);
         free(h), free(y), free(b);
-        cpu->free(yc), cpu->free(bc), cu->free(yg), cu->free(bg);
+        cpu->free(cpu, yc), cpu->free(cpu, bc), cu->free(cu, yg), cu->free(cu, bg);
     }
 
     /* relu_backward with zeros, negatives and a NaN in y */
@@ -248,24 +249,25 @@ static void test_exact_elementwise(void)
     float *dy = host_normal(n, 34, 1.0f, 0.0f), *y = host_normal(n, 35, 1.0f, 0.0f);
     y[0] = 0.0f, y[1] = -0.0f, y[2] = NAN;
     float *dyc = put(cpu, dy, n), *yc = put(cpu, y, n), *dyg = put(cu, dy, n), *yg = put(cu, y, n);
-    cpu->relu_backward(dyc, yc, n);
-    cu->relu_backward(dyg, yg, n);
+    cpu->relu_backward(cpu, dyc, yc, n);
+    cu->relu_backward(cu, dyg, yg, n);
     h = get(cu, dyg, n);
     expect_equal("relu_backward", h, dyc, n);
     free(h), free(dy), free(y);
-    cpu->free(dyc), cpu->free(yc), cu->free(dyg), cu->free(yg);
+    cpu->free(cpu, dyc), cpu->free(cpu, yc), cu->free(cu, dyg), cu->free(cu, yg);
 
     /* binarize, with u == p ties */
     float *p = host_uniform(n, 36, 0.0f, 1.0f), *u = host_uniform(n, 37, 0.0f, 1.0f);
     u[0] = p[0], u[9] = p[9];
     float *pc = put(cpu, p, n), *uc = put(cpu, u, n), *pg = put(cu, p, n), *ug = put(cu, u, n);
-    float *xc = cpu->alloc(n * sizeof(float)), *xg = poisoned(n);
-    cpu->binarize(xc, pc, uc, n);
-    cu->binarize(xg, pg, ug, n);
+    float *xc = cpu->alloc(cpu, n * sizeof(float)), *xg = poisoned(n);
+    cpu->binarize(cpu, xc, pc, uc, n);
+    cu->binarize(cu, xg, pg, ug, n);
     h = get(cu, xg, n);
     expect_equal("binarize", h, xc, n);
     free(h), free(p), free(u);
-    cpu->free(pc), cpu->free(uc), cpu->free(xc), cu->free(pg), cu->free(ug), cu->free(xg);
+    cpu->free(cpu, pc), cpu->free(cpu, uc), cpu->free(cpu, xc), cu->free(cu, pg), cu->free(cu, ug);
+    cu->free(cu, xg);
 
     /* channel_bias_act, relu off and on */
     const int N = 3, C = 5, HW = 37;
@@ -274,12 +276,12 @@ static void test_exact_elementwise(void)
         float *t = host_normal(nc, 38, 1.0f, 0.0f), *b = host_normal((size_t)C, 39, 1.0f, 0.0f);
         float *tc2 = put(cpu, t, nc), *bc = put(cpu, b, (size_t)C);
         float *tg2 = put(cu, t, nc), *bg = put(cu, b, (size_t)C);
-        cpu->channel_bias_act(tc2, bc, N, C, HW, relu);
-        cu->channel_bias_act(tg2, bg, N, C, HW, relu);
+        cpu->channel_bias_act(cpu, tc2, bc, N, C, HW, relu);
+        cu->channel_bias_act(cu, tg2, bg, N, C, HW, relu);
         h = get(cu, tg2, nc);
         expect_equal(relu ? "channel_bias_act relu" : "channel_bias_act", h, tc2, nc);
         free(h), free(t), free(b);
-        cpu->free(tc2), cpu->free(bc), cu->free(tg2), cu->free(bg);
+        cpu->free(cpu, tc2), cpu->free(cpu, bc), cu->free(cu, tg2), cu->free(cu, bg);
     }
 }
 
@@ -300,13 +302,14 @@ static void test_logit_dequantize(void)
         tol[i] = 4.0 * UR * (3.0 / (1.0 - s) + 2.0 * (fabs(log(s)) + fabs(log1p(-s))) + fabs(y));
     }
     float *xc = put(cpu, x, n), *uc = put(cpu, u, n), *xg = put(cu, x, n), *ug = put(cu, u, n);
-    float *yc = cpu->alloc(n * sizeof(float)), *yg = poisoned(n);
-    cpu->logit_dequantize(yc, xc, uc, n, alpha);
-    cu->logit_dequantize(yg, xg, ug, n, alpha);
+    float *yc = cpu->alloc(cpu, n * sizeof(float)), *yg = poisoned(n);
+    cpu->logit_dequantize(cpu, yc, xc, uc, n, alpha);
+    cu->logit_dequantize(cu, yg, xg, ug, n, alpha);
     float *h = get(cu, yg, n);
     expect_close("logit_dequantize", h, yc, n, tol, 0, 0);
     free(h), free(tol), free(x), free(u);
-    cpu->free(xc), cpu->free(uc), cpu->free(yc), cu->free(xg), cu->free(ug), cu->free(yg);
+    cpu->free(cpu, xc), cpu->free(cpu, uc), cpu->free(cpu, yc), cu->free(cu, xg), cu->free(cu, ug);
+    cu->free(cu, yg);
 }
 
 /* reparam: mean + expf(lv/2) eps: expf (<= 2 ulp), one product, one sum (maybe fused):
@@ -325,13 +328,14 @@ static void test_reparam(void)
         }
     float *ec = put(cpu, enc, 2 * nz), *nc = put(cpu, eps, nz);
     float *eg = put(cu, enc, 2 * nz), *ng = put(cu, eps, nz);
-    float *zc = cpu->alloc(nz * sizeof(float)), *zg = poisoned(nz);
-    cpu->reparam(zc, ec, nc, B, d);
-    cu->reparam(zg, eg, ng, B, d);
+    float *zc = cpu->alloc(cpu, nz * sizeof(float)), *zg = poisoned(nz);
+    cpu->reparam(cpu, zc, ec, nc, B, d);
+    cu->reparam(cu, zg, eg, ng, B, d);
     float *h = get(cu, zg, nz);
     expect_close("reparam", h, zc, nz, tol, 0, 0);
     free(h), free(tol), free(enc), free(eps);
-    cpu->free(ec), cpu->free(nc), cpu->free(zc), cu->free(eg), cu->free(ng), cu->free(zg);
+    cpu->free(cpu, ec), cpu->free(cpu, nc), cpu->free(cpu, zc), cu->free(cu, eg), cu->free(cu, ng);
+    cu->free(cu, zg);
 }
 
 /* bernoulli_ll: each term x l - softplus(l) carries <= 6 ulp (expf, log1pf, three roundings) of
@@ -356,23 +360,24 @@ static void test_bernoulli_ll(void)
         tol_ll[b] = 24.0 * UR * s;
     }
     float *lc = put(cpu, l, n), *xc = put(cpu, x, n), *lg = put(cu, l, n), *xg = put(cu, x, n);
-    float *llc = cpu->alloc((size_t)B * sizeof(float)), *dc = cpu->alloc(n * sizeof(float));
+    float *llc = cpu->alloc(cpu, (size_t)B * sizeof(float)),
+        *dc = cpu->alloc(cpu, n * sizeof(float));
     float *llg = poisoned((size_t)B), *dg = poisoned(n);
-    cpu->bernoulli_ll(llc, dc, lc, xc, B, D, scale);
-    cu->bernoulli_ll(llg, dg, lg, xg, B, D, scale);
+    cpu->bernoulli_ll(cpu, llc, dc, lc, xc, B, D, scale);
+    cu->bernoulli_ll(cu, llg, dg, lg, xg, B, D, scale);
     float *h = get(cu, llg, (size_t)B), *hd = get(cu, dg, n);
     expect_close("bernoulli_ll ll", h, llc, (size_t)B, tol_ll, 0, 0);
     expect_close("bernoulli_ll dlogits", hd, dc, n, NULL, 12.0 * UR * fabs(scale), 0);
     free(h), free(hd);
     /* without dlogits */
-    cu->free(llg);
+    cu->free(cu, llg);
     llg = poisoned((size_t)B);
-    cu->bernoulli_ll(llg, NULL, lg, xg, B, D, scale);
+    cu->bernoulli_ll(cu, llg, NULL, lg, xg, B, D, scale);
     h = get(cu, llg, (size_t)B);
     expect_close("bernoulli_ll ll only", h, llc, (size_t)B, tol_ll, 0, 0);
     free(h), free(l), free(p), free(x);
-    cpu->free(lc), cpu->free(xc), cpu->free(llc), cpu->free(dc);
-    cu->free(lg), cu->free(xg), cu->free(llg), cu->free(dg);
+    cpu->free(cpu, lc), cpu->free(cpu, xc), cpu->free(cpu, llc), cpu->free(cpu, dc);
+    cu->free(cu, lg), cu->free(cu, xg), cu->free(cu, llg), cu->free(cu, dg);
 }
 
 /* gauss_posterior: the entropy terms 1.4189 + 0.5 lv are the same floats on both sides (0.5 lv
@@ -402,11 +407,12 @@ static void test_gauss_posterior(void)
     }
     float *ec = put(cpu, enc, 2 * nz), *nc = put(cpu, eps, nz), *zc = put(cpu, dz, nz);
     float *eg = put(cu, enc, 2 * nz), *ng = put(cu, eps, nz), *zg = put(cu, dz, nz);
-    float *entc = cpu->alloc((size_t)B * sizeof(float)), *dc = cpu->alloc(2 * nz * sizeof(float));
-    cpu->gauss_posterior(entc, dc, ec, nc, zc, B, d, ent_grad);
+    float *entc = cpu->alloc(cpu, (size_t)B * sizeof(float)),
+        *dc = cpu->alloc(cpu, 2 * nz * sizeof(float));
+    cpu->gauss_posterior(cpu, entc, dc, ec, nc, zc, B, d, ent_grad);
     for (int variant = 0; variant < 3; variant++) { /* both outputs, entropy only, denc only */
         float *entg = poisoned((size_t)B), *dg = poisoned(2 * nz);
-        cu->gauss_posterior(variant == 2 ? NULL : entg, variant == 1 ? NULL : dg, eg, ng, zg, B,
+        cu->gauss_posterior(cu, variant == 2 ? NULL : entg, variant == 1 ? NULL : dg, eg, ng, zg, B,
                             d, ent_grad);
         if (variant != 2) {
             float *h = get(cu, entg, (size_t)B);
@@ -418,11 +424,12 @@ static void test_gauss_posterior(void)
             expect_close("gauss_posterior denc", h, dc, 2 * nz, tol_d, 0, 0);
             free(h);
         }
-        cu->free(entg), cu->free(dg);
+        cu->free(cu, entg), cu->free(cu, dg);
     }
     free(enc), free(eps), free(dz), free(tol_d);
-    cpu->free(ec), cpu->free(nc), cpu->free(zc), cpu->free(entc), cpu->free(dc);
-    cu->free(eg), cu->free(ng), cu->free(zg);
+    cpu->free(cpu, ec), cpu->free(cpu, nc), cpu->free(cpu, zc), cpu->free(cpu, entc);
+    cpu->free(cpu, dc);
+    cu->free(cu, eg), cu->free(cu, ng), cu->free(cu, zg);
 }
 
 /* Adam, 5 steps with fresh gradients each step, both backends from the same start.
@@ -438,8 +445,8 @@ static void test_adam(void)
     const float lr = 1e-3f, b1 = 0.9f, b2 = 0.999f, eps = 1e-8f;
     float *p = host_normal(n, 80, 1.0f, 0.0f);
     float *pc = put(cpu, p, n), *pg = put(cu, p, n);
-    float *mc = cpu->alloc(n * sizeof(float)), *vc = cpu->alloc(n * sizeof(float));
-    float *mg = cu->alloc(n * sizeof(float)), *vg = cu->alloc(n * sizeof(float));
+    float *mc = cpu->alloc(cpu, n * sizeof(float)), *vc = cpu->alloc(cpu, n * sizeof(float));
+    float *mg = cu->alloc(cu, n * sizeof(float)), *vg = cu->alloc(cu, n * sizeof(float));
     double *gmax = xmalloc(n * sizeof(double));
     for (size_t i = 0; i < n; i++) gmax[i] = 0.0;
     for (long t = 1; t <= steps; t++) {
@@ -447,10 +454,10 @@ static void test_adam(void)
         g[0] = 0.0f; /* a parameter that never moves */
         for (size_t i = 0; i < n; i++) gmax[i] = fmax(gmax[i], fabs((double)g[i]));
         float *gc = put(cpu, g, n), *gg = put(cu, g, n);
-        cpu->adam(pc, mc, vc, gc, n, lr, b1, b2, eps, t);
-        cu->adam(pg, mg, vg, gg, n, lr, b1, b2, eps, t);
+        cpu->adam(cpu, pc, mc, vc, gc, n, lr, b1, b2, eps, t);
+        cu->adam(cu, pg, mg, vg, gg, n, lr, b1, b2, eps, t);
         free(g);
-        cpu->free(gc), cu->free(gg);
+        cpu->free(cpu, gc), cu->free(cu, gg);
     }
     double *tol_p = xmalloc(n * sizeof(double)), *tol_m = xmalloc(n * sizeof(double));
     double *tol_v = xmalloc(n * sizeof(double));
@@ -469,7 +476,8 @@ static void test_adam(void)
     expect_close("adam v", h, vc, n, tol_v, 0, 0);
     free(h);
     free(p), free(gmax), free(tol_p), free(tol_m), free(tol_v);
-    cpu->free(pc), cpu->free(mc), cpu->free(vc), cu->free(pg), cu->free(mg), cu->free(vg);
+    cpu->free(cpu, pc), cpu->free(cpu, mc), cpu->free(cpu, vc), cu->free(cu, pg), cu->free(cu, mg);
+    cu->free(cu, vg);
 }
 
 /* channel_sum: the CPU sums in double (error UR |sum|); the CUDA kernel in float: per-thread runs
@@ -487,17 +495,17 @@ static void test_channel_sum_case(int N, int C, int HW, float beta)
             for (int i = 0; i < HW; i++) s += fabs((double)x[((size_t)k * C + c) * HW + i]);
         tol[c] = L * UR * s;
     }
-    float *xc = put(cpu, x, nx), *oc = cpu->alloc((size_t)C * sizeof(float));
-    if (beta != 0.0f) cpu->upload(oc, out0, (size_t)C * sizeof(float));
+    float *xc = put(cpu, x, nx), *oc = cpu->alloc(cpu, (size_t)C * sizeof(float));
+    if (beta != 0.0f) cpu->upload(cpu, oc, out0, (size_t)C * sizeof(float));
     float *xg = put(cu, x, nx), *og = beta != 0.0f ? put(cu, out0, (size_t)C) : poisoned((size_t)C);
-    cpu->channel_sum(oc, xc, N, C, HW, beta);
-    cu->channel_sum(og, xg, N, C, HW, beta);
+    cpu->channel_sum(cpu, oc, xc, N, C, HW, beta);
+    cu->channel_sum(cu, og, xg, N, C, HW, beta);
     float *h = get(cu, og, (size_t)C);
     char what[80];
     snprintf(what, sizeof what, "channel_sum N=%d C=%d HW=%d beta=%g", N, C, HW, beta);
     expect_close(what, h, oc, (size_t)C, tol, 0, 0);
     free(h), free(x), free(out0);
-    cpu->free(xc), cpu->free(oc), cu->free(xg), cu->free(og);
+    cpu->free(cpu, xc), cpu->free(cpu, oc), cu->free(cu, xg), cu->free(cu, og);
 }
 
 /* laplace_ll: |y - mean| are the same floats on both sides, summed in double, then one float
@@ -517,21 +525,22 @@ static void test_laplace_ll(void)
         tol[b] = 4.0 * UR * (fabs(-l1 / scale - norm) + l1 / scale + fabs(norm));
     }
     float *mc = put(cpu, mean, n), *yc = put(cpu, y, n), *mg = put(cu, mean, n), *yg = put(cu, y, n);
-    float *llc = cpu->alloc((size_t)B * sizeof(float)), *dc = cpu->alloc(n * sizeof(float));
+    float *llc = cpu->alloc(cpu, (size_t)B * sizeof(float)),
+        *dc = cpu->alloc(cpu, n * sizeof(float));
     float *llg = poisoned((size_t)B), *dg = poisoned(n);
-    cpu->laplace_ll(llc, dc, mc, yc, B, D, scale, grad_scale);
-    cu->laplace_ll(llg, dg, mg, yg, B, D, scale, grad_scale);
+    cpu->laplace_ll(cpu, llc, dc, mc, yc, B, D, scale, grad_scale);
+    cu->laplace_ll(cu, llg, dg, mg, yg, B, D, scale, grad_scale);
     float *h = get(cu, llg, (size_t)B), *hd = get(cu, dg, n);
     expect_close("laplace_ll ll", h, llc, (size_t)B, tol, 0, 0);
     expect_equal("laplace_ll dmean", hd, dc, n);
     free(h), free(hd);
     float *dg2 = poisoned(n);
-    cu->laplace_ll(NULL, dg2, mg, yg, B, D, scale, grad_scale);
+    cu->laplace_ll(cu, NULL, dg2, mg, yg, B, D, scale, grad_scale);
     hd = get(cu, dg2, n);
     expect_equal("laplace_ll dmean only", hd, dc, n);
     free(hd), free(mean), free(y);
-    cpu->free(mc), cpu->free(yc), cpu->free(llc), cpu->free(dc);
-    cu->free(mg), cu->free(yg), cu->free(llg), cu->free(dg), cu->free(dg2);
+    cpu->free(cpu, mc), cpu->free(cpu, yc), cpu->free(cpu, llc), cpu->free(cpu, dc);
+    cu->free(cu, mg), cu->free(cu, yg), cu->free(cu, llg), cu->free(cu, dg), cu->free(cu, dg2);
 }
 
 /* Convolutions. Each output of the three passes is a sum of L products (L = C R S forward,
@@ -605,36 +614,36 @@ static void test_conv_case(conv_case c)
 
     float *xc = put(cpu, x, c.nx), *wc = put(cpu, w, c.nw), *dyc = put(cpu, dy, c.ny);
     float *xg = put(cu, x, c.nx), *wg = put(cu, w, c.nw), *dyg = put(cu, dy, c.ny);
-    evae_cuda_set_conv_deterministic(0); /* first whatever cuDNN's heuristics like best */
+    evae_cuda_set_conv_deterministic(cu, 0); /* first whatever cuDNN's heuristics like best */
 
-    float *yc = cpu->alloc(c.ny * sizeof(float)), *yg = poisoned(c.ny);
-    cpu->conv_forward(s, xc, wc, yc);
-    cu->conv_forward(s, xg, wg, yg);
+    float *yc = cpu->alloc(cpu, c.ny * sizeof(float)), *yg = poisoned(c.ny);
+    cpu->conv_forward(cpu, s, xc, wc, yc);
+    cu->conv_forward(cu, s, xg, wg, yg);
     float *h = get(cu, yg, c.ny);
     snprintf(tail, room, " forward");
     expect_close(what, h, yc, c.ny, NULL, tol_f, 0);
     free(h);
 
-    float *dxc = cpu->alloc(c.nx * sizeof(float)), *dxg = poisoned(c.nx);
-    cpu->conv_backward_data(s, dyc, wc, dxc);
-    cu->conv_backward_data(s, dyg, wg, dxg);
+    float *dxc = cpu->alloc(cpu, c.nx * sizeof(float)), *dxg = poisoned(c.nx);
+    cpu->conv_backward_data(cpu, s, dyc, wc, dxc);
+    cu->conv_backward_data(cu, s, dyg, wg, dxg);
     h = get(cu, dxg, c.nx);
     snprintf(tail, room, " backward data");
     expect_close(what, h, dxc, c.nx, NULL, tol_d, 0);
     free(h);
 
-    float *dwc = cpu->alloc(c.nw * sizeof(float)), *dwg = poisoned(c.nw);
-    cpu->conv_backward_filter(s, xc, dyc, dwc, 0.0f);
-    cu->conv_backward_filter(s, xg, dyg, dwg, 0.0f);
+    float *dwc = cpu->alloc(cpu, c.nw * sizeof(float)), *dwg = poisoned(c.nw);
+    cpu->conv_backward_filter(cpu, s, xc, dyc, dwc, 0.0f);
+    cu->conv_backward_filter(cu, s, xg, dyg, dwg, 0.0f);
     h = get(cu, dwg, c.nw);
     snprintf(tail, room, " backward filter beta=0");
     expect_close(what, h, dwc, c.nw, NULL, tol_w, 0);
     free(h);
 
-    cpu->upload(dwc, dw0, c.nw * sizeof(float));
-    cu->upload(dwg, dw0, c.nw * sizeof(float));
-    cpu->conv_backward_filter(s, xc, dyc, dwc, 0.7f);
-    cu->conv_backward_filter(s, xg, dyg, dwg, 0.7f);
+    cpu->upload(cpu, dwc, dw0, c.nw * sizeof(float));
+    cu->upload(cu, dwg, dw0, c.nw * sizeof(float));
+    cpu->conv_backward_filter(cpu, s, xc, dyc, dwc, 0.7f);
+    cu->conv_backward_filter(cu, s, xg, dyg, dwg, 0.7f);
     h = get(cu, dwg, c.nw);
     snprintf(tail, room, " backward filter beta=0.7");
     expect_close(what, h, dwc, c.nw, NULL, tol_w, 0);
@@ -642,12 +651,12 @@ static void test_conv_case(conv_case c)
 
     /* deterministic algorithms (the default): two backward passes agree bit for bit, and with
      * the CPU */
-    evae_cuda_set_conv_deterministic(1);
+    evae_cuda_set_conv_deterministic(cu, 1);
     float *dxg2 = poisoned(c.nx), *dwg2 = poisoned(c.nw);
-    cu->conv_backward_data(s, dyg, wg, dxg);
-    cu->conv_backward_data(s, dyg, wg, dxg2);
-    cu->conv_backward_filter(s, xg, dyg, dwg, 0.0f);
-    cu->conv_backward_filter(s, xg, dyg, dwg2, 0.0f);
+    cu->conv_backward_data(cu, s, dyg, wg, dxg);
+    cu->conv_backward_data(cu, s, dyg, wg, dxg2);
+    cu->conv_backward_filter(cu, s, xg, dyg, dwg, 0.0f);
+    cu->conv_backward_filter(cu, s, xg, dyg, dwg2, 0.0f);
     float *a = get(cu, dxg, c.nx), *b = get(cu, dxg2, c.nx);
     snprintf(tail, room, " deterministic backward data repeat");
     expect_equal(what, b, a, c.nx);
@@ -657,15 +666,17 @@ static void test_conv_case(conv_case c)
     a = get(cu, dwg, c.nw), b = get(cu, dwg2, c.nw);
     snprintf(tail, room, " deterministic backward filter repeat");
     expect_equal(what, b, a, c.nw);
-    cpu->conv_backward_filter(s, xc, dyc, dwc, 0.0f);
+    cpu->conv_backward_filter(cpu, s, xc, dyc, dwc, 0.0f);
     snprintf(tail, room, " deterministic backward filter");
     expect_close(what, a, dwc, c.nw, NULL, tol_w, 0);
     free(a), free(b); /* deterministic stays on: the default */
 
     free(x), free(w), free(dy), free(dw0);
-    cpu->free(xc), cpu->free(wc), cpu->free(dyc), cpu->free(yc), cpu->free(dxc), cpu->free(dwc);
-    cu->free(xg), cu->free(wg), cu->free(dyg), cu->free(yg), cu->free(dxg), cu->free(dwg);
-    cu->free(dxg2), cu->free(dwg2);
+    cpu->free(cpu, xc), cpu->free(cpu, wc), cpu->free(cpu, dyc), cpu->free(cpu, yc);
+    cpu->free(cpu, dxc), cpu->free(cpu, dwc);
+    cu->free(cu, xg), cu->free(cu, wg), cu->free(cu, dyg), cu->free(cu, yg), cu->free(cu, dxg);
+    cu->free(cu, dwg);
+    cu->free(cu, dxg2), cu->free(cu, dwg2);
 }
 
 static void test_conv(void)
@@ -674,7 +685,7 @@ static void test_conv(void)
     test_conv_case(conv_case_of(2, 4, 7, 6, 3, 2, 3, 1, 0));     /* stride 1, no padding */
     test_conv_case(conv_case_of(4, 3, 32, 32, 32, 4, 4, 2, 1));  /* CIFAR-10 encoder, first */
     test_conv_case(conv_case_of(2, 128, 4, 4, 256, 4, 4, 2, 1)); /* CIFAR-10 encoder, last */
-    const char *algos = evae_cuda_conv_algorithms();
+    const char *algos = cu->algorithms(cu);
     CHECK(algos && strstr(algos, "fwd=") && strstr(algos, "bwd_filter="),
           "conv algorithm list: '%s'", algos ? algos : "(null)");
     printf("cuDNN algorithms:\n%s", algos ? algos : "");

@@ -125,7 +125,8 @@ static void stage_to_nchw(const float *stage, float *t, int nb, int K, size_t PQ
             memcpy(t + ((size_t)i * K + k) * PQ, stage + k * ld + i * PQ, PQ * sizeof(float));
 }
 
-void cpu_conv_forward(const evae_conv_shape *s, const float *x, const float *w, float *y)
+void cpu_conv_forward(const evae_backend *be, const evae_conv_shape *s, const float *x,
+                      const float *w, float *y)
 {
     conv_plan pl = conv_make_plan(s);
     if (s->N <= 0 || pl.PQ == 0 || s->K <= 0) return;
@@ -149,7 +150,8 @@ void cpu_conv_forward(const evae_conv_shape *s, const float *x, const float *w, 
     free(col);
 }
 
-void cpu_conv_backward_data(const evae_conv_shape *s, const float *dy, const float *w, float *dx)
+void cpu_conv_backward_data(const evae_backend *be, const evae_conv_shape *s, const float *dy,
+                            const float *w, float *dx)
 {
     const size_t x_img = (size_t)s->C * s->H * s->W;
     if (s->N <= 0) return;
@@ -176,8 +178,8 @@ void cpu_conv_backward_data(const evae_conv_shape *s, const float *dy, const flo
     free(col);
 }
 
-void cpu_conv_backward_filter(const evae_conv_shape *s, const float *x, const float *dy, float *dw,
-                              float beta)
+void cpu_conv_backward_filter(const evae_backend *be, const evae_conv_shape *s, const float *x,
+                              const float *dy, float *dw, float beta)
 {
     conv_plan pl = conv_make_plan(s);
     const size_t w_size = (size_t)s->K * pl.CRS;
@@ -210,7 +212,8 @@ void cpu_conv_backward_filter(const evae_conv_shape *s, const float *x, const fl
     free(col);
 }
 
-void cpu_channel_bias_act(float *y, const float *b, int N, int C, int HW, int relu)
+void cpu_channel_bias_act(const evae_backend *be, float *y, const float *b, int N, int C, int HW,
+                          int relu)
 {
     for (int n = 0; n < N; n++)
         for (int c = 0; c < C; c++) {
@@ -226,7 +229,8 @@ void cpu_channel_bias_act(float *y, const float *b, int N, int C, int HW, int re
         }
 }
 
-void cpu_channel_sum(float *out, const float *x, int N, int C, int HW, float beta)
+void cpu_channel_sum(const evae_backend *be, float *out, const float *x, int N, int C, int HW,
+                     float beta)
 {
     /* double accumulation: a channel sums N*HW terms (a million for the CIFAR batch) */
     for (int c = 0; c < C; c++) {
@@ -239,8 +243,8 @@ void cpu_channel_sum(float *out, const float *x, int N, int C, int HW, float bet
     }
 }
 
-void cpu_laplace_ll(float *ll, float *dmean, const float *mean, const float *y, int B, int D,
-                    float scale, float grad_scale)
+void cpu_laplace_ll(const evae_backend *be, float *ll, float *dmean, const float *mean,
+                    const float *y, int B, int D, float scale, float grad_scale)
 {
     const float inv_scale = 1.0f / scale;
     const double log_norm = (double)D * log(2.0 * (double)scale); /* D ln(2 scale) */

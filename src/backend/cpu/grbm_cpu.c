@@ -99,8 +99,8 @@ static void energy_with(const float *theta, int d, int n, float beta, const floa
     }
 }
 
-void cpu_grbm_energy(const float *theta, int d, int n, float beta, const float *z, int B, float *E,
-                     float *dEdz)
+void cpu_grbm_energy(const evae_backend *be, const float *theta, int d, int n, float beta,
+                     const float *z, int B, float *E, float *dEdz)
 {
     if (B <= 0 || (!E && !dEdz)) return;
     energy_scratch s = energy_scratch_alloc(d, n, B);
@@ -126,8 +126,8 @@ void cpu_grbm_energy(const float *theta, int d, int n, float beta, const float *
  *   explicit -D v^2 term:   dJ/dD_i -= (1/M) sum_m v_mi^2
  *   D = exp(-2 log_sigma):  dJ/dlog_sigma_i = -2 D_i dJ/dD_i
  * so sigma enters through the scaling of z, of v and of the score, as it must. */
-void cpu_grbm_ssm(const float *theta, int d, int n, const float *z, int B, const float *v, int M,
-                  int variance_reduced, float *J, float *grad)
+void cpu_grbm_ssm(const evae_backend *be, const float *theta, int d, int n, const float *z, int B,
+                  const float *v, int M, int variance_reduced, float *J, float *grad)
 {
     memset(grad, 0, sizeof(float) * evae_grbm_size(d, n));
     if (B <= 0 || M <= 0) return;
@@ -244,8 +244,8 @@ void cpu_grbm_ssm(const float *theta, int d, int n, const float *z, int B, const
  * (4 words) at a time into a buffer: the same numbers as evae_uniform_at / evae_normal_at at
  * those indices, computed with the same expressions, at a quarter of the Philox work. */
 
-void cpu_grbm_langevin(const float *theta, int d, int n, float *z, int B, int steps, float eta,
-                       uint64_t seed, uint64_t stream)
+void cpu_grbm_langevin(const evae_backend *be, const float *theta, int d, int n, float *z, int B,
+                       int steps, float eta, uint64_t seed, uint64_t stream)
 {
     if (B <= 0 || steps <= 0) return;
     energy_scratch s = energy_scratch_alloc(d, n, B);
@@ -262,8 +262,8 @@ void cpu_grbm_langevin(const float *theta, int d, int n, float *z, int B, int st
     energy_scratch_free(&s);
 }
 
-void cpu_grbm_gibbs(const float *theta, int d, int n, float *z, int B, int steps, float beta,
-                    uint64_t seed, uint64_t stream)
+void cpu_grbm_gibbs(const evae_backend *be, const float *theta, int d, int n, float *z, int B,
+                    int steps, float beta, uint64_t seed, uint64_t stream)
 {
     if (B <= 0 || steps <= 0) return;
     const float *mu = theta + evae_grbm_mu(d, n), *ls = theta + evae_grbm_log_sigma(d, n);
