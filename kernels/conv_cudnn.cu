@@ -9,11 +9,12 @@
  *  - runs in FP32 FMA math (CUDNN_FMA_MATH, no TF32: results comparable with the CPU within float
  *    rounding) unless EVAE_ALLOW_TF32=1,
  *  - is deterministic (bitwise repeatable backward passes: some backward algorithms accumulate
- *    with atomics), unless EVAE_CUDNN_DETERMINISTIC=0 or evae_cuda_set_conv_deterministic(0)
- *    allows any; deterministic is the default because a resumed run must continue exactly
- *    (DESIGN.md section 5) and every other CUDA op is deterministic already,
+ *    with atomics), unless EVAE_CUDNN_DETERMINISTIC=0 (or, in the tests,
+ *    evae_cuda_set_conv_deterministic) allows any; deterministic is the default because a
+ *    resumed run must continue exactly (DESIGN.md section 5) and every other CUDA op is
+ *    deterministic already,
  *  - needs at most CONV_WORKSPACE_LIMIT bytes of workspace (taken from the shared scratch).
- * evae_cuda_conv_algorithms() lists the choices for the run manifest. */
+ * The backend's algorithms() lists the choices for the run manifest. */
 #if !__has_include(<cudnn.h>)
 #error "cuDNN (cudnn.h) was not found: install cuDNN 8/9 for this CUDA toolkit, or configure with -DEVAE_WITH_CUDA=OFF"
 #endif
@@ -24,7 +25,6 @@
 #include <string.h>
 
 #include "cuda_context.cuh"
-#include "cuda_extras.h"
 #include "cuda_ops.cuh"
 
 #define CUDNN_CHECK(call)                                                                 \
@@ -364,10 +364,4 @@ const char *cuda_algorithms(const evae_backend *be)
         }
     }
     return cc->text;
-}
-
-extern "C" void evae_cuda_set_conv_deterministic(const evae_backend *be, int on)
-{
-    /* plans are kept per setting: each is chosen on its first use under it */
-    cuda_of(be)->conv_deterministic = on != 0;
 }

@@ -10,7 +10,6 @@
 #include <string.h>
 
 #include "cuda_context.cuh"
-#include "cuda_extras.h"
 #include "cuda_ops.cuh"
 
 /* ---- memory ---- */
@@ -258,9 +257,4 @@ static const char *cuda_describe(const evae_backend *be)
              cudnn_version / 10000, (cudnn_version / 100) % 100, cudnn_version % 100,
              tf32 ? "TF32 tensor cores allowed" : "FP32 (no TF32)");
     return c->describe_text;
-}
-
-extern "C" void evae_cuda_set_grbm_general(const evae_backend *be, int on)
-{
-    cuda_of(be)->force_general = on != 0;
 }

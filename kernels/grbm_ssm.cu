@@ -12,7 +12,6 @@
  * Both paths are deterministic: the per-block (fused) or per-example (general) contributions
  * are summed in a fixed order by col_sum. */
 #include "block_reduce.cuh"
-#include "cuda_extras.h"
 #include "cuda_ops.cuh"
 #include "grbm_common.cuh"
 
@@ -384,9 +383,4 @@ void cuda_grbm_ssm(const evae_backend *be, const float *theta, int d, int n, con
         g, d, n, z, B, v, M, vr, J, partial, size);
     CUDA_CHECK_LAUNCH();
     cuda_col_sum_ws(c, grad, partial, blocks, (int)size, 0.0f, ws);
-}
-
-extern "C" int evae_cuda_grbm_uses_shared(const evae_backend *be, int d, int n)
-{
-    return grbm_fused_fits(cuda_of(be), grbm_ssm_fused_bytes(d, n)) ? 1 : 0;
 }

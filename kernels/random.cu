@@ -5,14 +5,12 @@
  *
  * The generator is Philox4x32-10, the same one as cuRAND's CURAND_RNG_PSEUDO_PHILOX4_32_10:
  * evae_philox_block(seed, stream, b) are the four words cuRAND's device API yields after
- * curand_init(seed, stream, 4 * b). evae_cuda_philox_mismatches checks this on the device. The
+ * curand_init(seed, stream, 4 * b); a GPU test checks this on the device
+ * (evae_cuda_philox_mismatches, kernels/testing/cuda_testing.cu). The
  * backend does not call cuRAND's bulk generators (curandGenerateNormal) for these fills: their
  * output order and their normal transform are cuRAND's, not evae's, so CPU and CUDA runs would
  * draw different noise. */
-#include <curand_kernel.h>
-
 #include "cuda_context.cuh"
-#include "cuda_extras.h"
 #include "cuda_ops.cuh"
 #include "evae/math/philox.h"
 
@@ -57,45 +55,6 @@ void cuda_rand_normal(const evae_backend *be, float *out, size_t n, uint64_t see
     rand_normal_kernel<<<cuda_grid_for(c, n, EVAE_THREADS), EVAE_THREADS, 0, c->stream>>>(
         out, n, seed, stream);
     CUDA_CHECK_LAUNCH();
-}
-
-/* For each block b < blocks: the four words of curand4 after curand_init(seed, stream, 4b), and
- * one word through the scalar curand() at offset 4b + (b mod 4) (which exercises cuRAND's
- * position within a block), against evae_philox_block. */
-__global__ void philox_compare_kernel(uint64_t seed, uint64_t stream, size_t blocks,
-                                      unsigned long long *mismatches)
-{
-    for (size_t b = blockIdx.x * (size_t)blockDim.x + threadIdx.x; b < blocks;
-         b += (size_t)gridDim.x * blockDim.x) {
-        evae_u32x4 want = evae_philox_block(seed, stream, b);
-        curandStatePhilox4_32_10_t st;
-        curand_init(seed, stream, 4 * (unsigned long long)b, &st);
-        uint4 got = curand4(&st);
-        unsigned bad = (got.x != want.v[0]) + (got.y != want.v[1]) + (got.z != want.v[2]) +
-                       (got.w != want.v[3]);
-        unsigned lane = (unsigned)(b & 3);
-        curand_init(seed, stream, 4 * (unsigned long long)b + lane, &st);
-        bad += curand(&st) != want.v[lane];
-        if (bad) atomicAdd(mismatches, (unsigned long long)bad);
-    }
-}
-
-extern "C" long evae_cuda_philox_mismatches(const evae_backend *be, uint64_t seed, uint64_t stream,
-                                            size_t blocks)
-{
-    cuda_context *c = cuda_of(be);
-    unsigned long long *count = (unsigned long long *)cuda_alloc_bytes(c, sizeof *count, 1);
-    if (blocks > 0) {
-        philox_compare_kernel<<<cuda_grid_for(c, blocks, EVAE_THREADS), EVAE_THREADS, 0,
-                                c->stream>>>(seed, stream, blocks, count);
-        CUDA_CHECK_LAUNCH();
-    }
-    unsigned long long host = 0;
-    CUDA_CHECK(cudaMemcpyAsync(&host, count, sizeof host, cudaMemcpyDeviceToHost,
-                               c->stream));
-    CUDA_CHECK(cudaStreamSynchronize(c->stream));
-    cuda_free_bytes(c, count);
-    return (long)host;
 }
 
 void cuda_rand_rademacher(const evae_backend *be, float *out, size_t n, uint64_t seed,

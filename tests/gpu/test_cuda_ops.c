@@ -19,7 +19,7 @@
 
 #ifdef EVAE_HAVE_CUDA
 #include "check.h"
-#include "cuda_extras.h"
+#include "cuda_testing.h"
 #include "evae/backend/backend.h"
 #include "evae/math/philox.h"
 #include "gpu/gpu_compare.h"

@@ -1,8 +1,9 @@
-/* C entry points of the CUDA backend beyond the op table (evae/backend/backend.h): a knob for
- * cuDNN's algorithm choice and hooks the GPU tests use. Only present when the project is built
- * with CUDA (EVAE_HAVE_CUDA); be is the table evae_cuda_backend() returned. */
-#ifndef EVAE_CUDA_EXTRAS_H
-#define EVAE_CUDA_EXTRAS_H
+/* Hooks of the GPU tests into the CUDA backend beyond its op table (evae/backend/backend.h): the
+ * cuDNN and GRBM path switches, and a cross-check of the random streams against cuRAND. They live
+ * in the library evae_cuda_testing, which only tests/ and bench/ link; present only when the
+ * project is built with CUDA (EVAE_HAVE_CUDA). be is the table evae_cuda_backend() returned. */
+#ifndef EVAE_CUDA_TESTING_H
+#define EVAE_CUDA_TESTING_H
 
 #include <stddef.h>
 #include <stdint.h>
