@@ -1,4 +1,5 @@
-/* The CUDA backend's table: device set-up, memory, the cuBLAS gemm, and evae_cuda_backend().
+/* The CUDA backend's table (the twin of src/backend/cpu/cpu_backend.c): device set-up, memory,
+ * the cuBLAS gemm, the facts for manifests, and evae_cuda_backend().
  *
  * Precision: cuBLAS runs in its default FP32 math mode (CUBLAS_DEFAULT_MATH: full FP32 FMA, no
  * TF32 tensor cores) and cuDNN in CUDNN_FMA_MATH, so every op matches the CPU backend within
@@ -9,8 +10,21 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cuda_context.cuh"
+#include <stdarg.h>
+
 #include "cuda_ops.cuh"
+
+void cuda_bad_arg(const char *op, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "evae: the CUDA backend's %s was called with bad arguments: ", op);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    fflush(stderr);
+    abort();
+}
 
 /* ---- memory ---- */
 
@@ -65,6 +79,8 @@ static void cuda_free(const evae_backend *be, void *p) { cuda_free_bytes(cuda_of
 static void cuda_upload(const evae_backend *be, void *dst, const void *host_src, size_t bytes)
 {
     if (bytes == 0) return;
+    cuda_need_buf("upload", "dst", dst, true);
+    cuda_need_buf("upload", "host_src", host_src, true);
     cudaStream_t stream = cuda_of(be)->stream;
     CUDA_CHECK(cudaMemcpyAsync(dst, host_src, bytes, cudaMemcpyHostToDevice, stream));
     CUDA_CHECK(cudaStreamSynchronize(stream));
@@ -73,6 +89,8 @@ static void cuda_upload(const evae_backend *be, void *dst, const void *host_src,
 static void cuda_download(const evae_backend *be, void *host_dst, const void *src, size_t bytes)
 {
     if (bytes == 0) return;
+    cuda_need_buf("download", "host_dst", host_dst, true);
+    cuda_need_buf("download", "src", src, true);
     cudaStream_t stream = cuda_of(be)->stream;
     CUDA_CHECK(cudaMemcpyAsync(host_dst, src, bytes, cudaMemcpyDeviceToHost, stream));
     CUDA_CHECK(cudaStreamSynchronize(stream));
@@ -81,6 +99,8 @@ static void cuda_download(const evae_backend *be, void *host_dst, const void *sr
 static void cuda_copy(const evae_backend *be, void *dst, const void *src, size_t bytes)
 {
     if (bytes == 0 || dst == src) return;
+    cuda_need_buf("copy", "dst", dst, true);
+    cuda_need_buf("copy", "src", src, true);
     CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, cuda_of(be)->stream));
 }
 
@@ -97,18 +117,30 @@ static void cuda_sync(const evae_backend *be)
  * flags. Leading dimensions are the row lengths of the row-major storage: B is stored [k,n]
  * (ld n) or [n,k] when trans_b (ld k); A is stored [m,k] (ld k) or [k,m] when trans_a (ld m);
  * C has ld n. cuBLAS wants ld >= 1 even for empty operands. */
-void cuda_gemm(const evae_backend *be, int trans_a, int trans_b, int m, int n, int k, float alpha,
-               const float *A, const float *B, float beta, float *C)
+static void gemm_launch(cuda_context *c, int trans_a, int trans_b, int m, int n, int k, float alpha,
+                        const float *A, const float *B, float beta, float *C)
 {
-    if (m <= 0 || n <= 0) return;
     int ld_b = trans_b ? k : n;
     int ld_a = trans_a ? m : k;
     if (ld_a < 1) ld_a = 1;
     if (ld_b < 1) ld_b = 1;
-    CUBLAS_CHECK(cublasSgemm(cuda_of(be)->cublas, trans_b ? CUBLAS_OP_T : CUBLAS_OP_N,
-                             trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, n, m, k < 0 ? 0 : k, &alpha, B,
-                             ld_b, A, ld_a, &beta, C, n));
+    CUBLAS_CHECK(cublasSgemm(c->cublas, trans_b ? CUBLAS_OP_T : CUBLAS_OP_N,
+                             trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, n, m, k, &alpha, B, ld_b, A,
+                             ld_a, &beta, C, n));
     CUDA_CHECK_LAUNCH();
+}
+
+void cuda_gemm(const evae_backend *be, int trans_a, int trans_b, int m, int n, int k, float alpha,
+               const float *A, const float *B, float beta, float *C)
+{
+    cuda_need_count("gemm", "m", m);
+    cuda_need_count("gemm", "n", n);
+    cuda_need_count("gemm", "k", k);
+    if (m == 0 || n == 0) return;
+    cuda_need_buf("gemm", "A", A, k > 0);
+    cuda_need_buf("gemm", "B", B, k > 0);
+    cuda_need_buf("gemm", "C", C, true);
+    gemm_launch(cuda_of(be), trans_a, trans_b, m, n, k, alpha, A, B, beta, C);
 }
 
 static int env_flag(const char *name)

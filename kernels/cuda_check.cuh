@@ -32,7 +32,7 @@
                           __LINE__);                                                      \
     } while (0)
 
-/* cuDNN's checker lives in conv_cudnn.cu, the only file that includes cudnn.h. */
+/* cuDNN's checker lives in conv.cu, the only file that includes cudnn.h. */
 
 /* After every kernel launch (and cuBLAS/cuDNN call): a bad configuration shows up in
  * cudaGetLastError at once; a fault inside the kernel shows up only at the next synchronization,

@@ -16,7 +16,7 @@ extern "C" {
 #include "evae/backend/backend.h"
 }
 
-struct cuda_conv_cache; /* conv_cudnn.cu: descriptors and algorithms per convolution shape */
+struct cuda_conv_cache; /* conv.cu: descriptors and algorithms per convolution shape */
 
 struct cuda_context {
     int device;
@@ -71,10 +71,29 @@ static inline unsigned cuda_row_blocks(const cuda_context *c, int rows)
 /* Round a byte count up so the next carved piece of scratch stays 256-byte aligned. */
 static inline size_t cuda_align(size_t bytes) { return (bytes + 255) & ~(size_t)255; }
 
+/* ---- entry checks ----
+ * Every public cuda_* entry (cuda_ops.cuh) checks its arguments before it queues work: a size its
+ * kernels cannot take or a missing buffer is a programming error of the caller, reported with
+ * the op's name and aborted on like a failed CUDA call, instead of a fault inside a kernel. */
+[[noreturn]] void cuda_bad_arg(const char *op, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* v >= 0 */
+static inline void cuda_need_count(const char *op, const char *name, long long v)
+{
+    if (v < 0) cuda_bad_arg(op, "%s = %lld is negative", name, v);
+}
+
+/* p != NULL when the op will touch the buffer */
+static inline void cuda_need_buf(const char *op, const char *name, const void *p, bool used)
+{
+    if (used && !p) cuda_bad_arg(op, "%s is NULL", name);
+}
+
 /* EVAE_ALLOW_TF32=1: cuBLAS and cuDNN may use TF32 tensor cores (default: exact FP32). */
 int cuda_allow_tf32(void);
 
-/* cudnnGetVersion() (major * 10000 + minor * 100 + patch), from conv_cudnn.cu. */
+/* cudnnGetVersion() (major * 10000 + minor * 100 + patch), from conv.cu. */
 size_t cuda_cudnn_version(void);
 
 #endif

@@ -79,8 +79,8 @@ template <typename Kernel> static void grbm_allow_smem(Kernel kernel, size_t byt
 }
 
 /* Blocks that can be resident at once on the whole device for this kernel and launch shape. */
-template <typename Kernel> static int grbm_resident_blocks(cuda_context *c, Kernel kernel,
-                                                           int threads, size_t bytes)
+template <typename Kernel>
+static int grbm_resident_blocks(cuda_context *c, Kernel kernel, int threads, size_t bytes)
 {
     int per_sm = 0;
     CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads, bytes));
@@ -88,9 +88,18 @@ template <typename Kernel> static int grbm_resident_blocks(cuda_context *c, Kern
     return per_sm * c->sm_count;
 }
 
-/* x[B,d] = D z (rows scaled by the precisions), grbm_energy.cu */
-__global__ void grbm_scale_rows_kernel(float *x, const float *z, const float *log_sigma, int B,
-                                       int d);
+/* x[rows,d] = D z (rows scaled by the precisions), grbm_energy.cu; no argument checks */
+void grbm_scale_rows_launch(cuda_context *c, float *x, const float *z, const float *log_sigma,
+                            size_t rows, int d);
+
+/* The entry checks every GRBM op shares: d >= 1 visible and n >= 1 hidden units (the kernels'
+ * layouts assume a non-empty GRBM), B >= 0 examples or chains, theta present when used. */
+static inline void grbm_check(const char *op, const float *theta, int d, int n, int B)
+{
+    if (d < 1 || n < 1) cuda_bad_arg(op, "a GRBM of d = %d, n = %d units: both must be >= 1", d, n);
+    cuda_need_count(op, "B", B);
+    cuda_need_buf(op, "theta", theta, B > 0);
+}
 
 /* Shared-memory bytes of the fused score-matching kernel (the largest fused layout), defined in
  * grbm_ssm.cu; the samplers' and the energy's layouts are smaller. */

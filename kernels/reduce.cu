@@ -1,16 +1,16 @@
-/* Reductions: column sums (bias gradients), channel sums (conv bias gradients) and the scalar
- * sum. All are deterministic: each output is a fixed tree over fixed slices, no atomics. Long
- * reductions split into slices summed by separate blocks into scratch, then a second kernel adds
- * the slices in order, so a short wide sum and a long narrow one both fill the device.
+/* Reductions (the twin of src/backend/cpu/reduce.c): column sums (bias gradients), channel sums
+ * (conv bias gradients) and the scalar sum. All are deterministic: each output is a fixed tree
+ * over fixed slices, no atomics. Long reductions split into slices summed by separate blocks
+ * into scratch, then a second kernel adds the slices in order, so a short wide sum and a long
+ * narrow one both fill the device.
  *
  * beta follows BLAS: with beta = 0 the old output is not read (it may hold anything, NaN too). */
 #include "block_reduce.cuh"
-#include "cuda_context.cuh"
 #include "cuda_ops.cuh"
 
 /* out[count] = beta * out + sum_p partial[p, count] (p in order) */
-__global__ void finish_partials_kernel(float *out, const float *partial, int count, int parts,
-                                       float beta)
+static __global__ void finish_partials_kernel(float *out, const float *partial, int count,
+                                              int parts, float beta)
 {
     for (int c = blockIdx.x * blockDim.x + threadIdx.x; c < count; c += gridDim.x * blockDim.x) {
         float t = 0.0f;
@@ -44,8 +44,8 @@ enum { COL_TILE = 32, COL_ROWS = 8 };
  * [blockIdx.y * rows_per, +rows_per) of x[rows, cols]: threads of a warp read adjacent columns
  * (coalesced), the COL_ROWS warps interleave rows, then shared memory adds the warps' sums.
  * direct: dst is out[cols] (one slice, beta applied); otherwise dst is partial[slices, cols]. */
-__global__ void col_sum_kernel(const float *x, int rows, int cols, int rows_per, float *dst,
-                               float beta, int direct)
+static __global__ void col_sum_kernel(const float *x, int rows, int cols, int rows_per, float *dst,
+                                      float beta, int direct)
 {
     __shared__ float acc[COL_ROWS][COL_TILE + 1];
     int c = blockIdx.x * COL_TILE + threadIdx.x;
@@ -76,7 +76,7 @@ static void col_sum_plan(const cuda_context *c, int rows, int cols, int *slices,
     *slices = rows > 0 ? (rows + per - 1) / per : 1;
 }
 
-size_t cuda_col_sum_ws_floats(cuda_context *c, int rows, int cols)
+size_t col_sum_workspace_floats(cuda_context *c, int rows, int cols)
 {
     if (cols <= 0) return 0;
     int slices, rows_per;
@@ -84,8 +84,8 @@ size_t cuda_col_sum_ws_floats(cuda_context *c, int rows, int cols)
     return slices > 1 ? (size_t)slices * cols : 0;
 }
 
-void cuda_col_sum_ws(cuda_context *c, float *out, const float *x, int rows, int cols, float beta,
-                     float *ws)
+void col_sum_launch(cuda_context *c, float *out, const float *x, int rows, int cols, float beta,
+                    float *ws)
 {
     if (cols <= 0) return;
     if (rows < 0) rows = 0;
@@ -105,16 +105,21 @@ void cuda_col_sum_ws(cuda_context *c, float *out, const float *x, int rows, int 
 void cuda_col_sum(const evae_backend *be, float *out, const float *x, int rows, int cols,
                   float beta)
 {
+    cuda_need_count("col_sum", "rows", rows);
+    cuda_need_count("col_sum", "cols", cols);
+    if (cols == 0) return;
+    cuda_need_buf("col_sum", "out", out, true);
+    cuda_need_buf("col_sum", "x", x, rows > 0);
     cuda_context *c = cuda_of(be);
-    size_t ws = cuda_col_sum_ws_floats(c, rows, cols);
+    size_t ws = col_sum_workspace_floats(c, rows, cols);
     float *partials = ws ? (float *)cuda_scratch(c, ws * sizeof(float)) : NULL; /* [ws] */
-    cuda_col_sum_ws(c, out, x, rows, cols, beta, partials);
+    col_sum_launch(c, out, x, rows, cols, beta, partials);
 }
 
 /* Block (c = blockIdx.x, slice = blockIdx.y) sums channel c of x[N, C, HW] over the flat items
  * t = n * HW + hw in [slice * per, +per). */
-__global__ void channel_sum_kernel(const float *x, int N, int C, int HW, long long per, float *dst,
-                                   float beta, int direct)
+static __global__ void channel_sum_kernel(const float *x, int N, int C, int HW, long long per,
+                                          float *dst, float beta, int direct)
 {
     int c = blockIdx.x;
     long long total = (long long)N * HW;
@@ -134,11 +139,9 @@ __global__ void channel_sum_kernel(const float *x, int N, int C, int HW, long lo
     }
 }
 
-void cuda_channel_sum(const evae_backend *be, float *out, const float *x, int N, int C, int HW,
-                      float beta)
+static void channel_sum_launch(cuda_context *c, float *out, const float *x, int N, int C, int HW,
+                               float beta)
 {
-    cuda_context *c = cuda_of(be);
-    if (C <= 0) return;
     long long total = N > 0 && HW > 0 ? (long long)N * HW : 0;
     int slices = slice_count(c, total, C, 4096);
     long long per = (total + slices - 1) / slices;
@@ -156,8 +159,20 @@ void cuda_channel_sum(const evae_backend *be, float *out, const float *x, int N,
     finish_partials(c, out, partial, C, slices, beta);
 }
 
+void cuda_channel_sum(const evae_backend *be, float *out, const float *x, int N, int C, int HW,
+                      float beta)
+{
+    cuda_need_count("channel_sum", "N", N);
+    cuda_need_count("channel_sum", "C", C);
+    cuda_need_count("channel_sum", "HW", HW);
+    if (C == 0) return;
+    cuda_need_buf("channel_sum", "out", out, true);
+    cuda_need_buf("channel_sum", "x", x, N > 0 && HW > 0);
+    channel_sum_launch(cuda_of(be), out, x, N, C, HW, beta);
+}
+
 /* partials[blockIdx.x] = sum of this block's grid-stride share of x[n], in double */
-__global__ void sum_partials_kernel(const float *x, size_t n, double *partials)
+static __global__ void sum_partials_kernel(const float *x, size_t n, double *partials)
 {
     double s = 0.0;
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
@@ -168,17 +183,16 @@ __global__ void sum_partials_kernel(const float *x, size_t n, double *partials)
 }
 
 /* one block of EVAE_SUM_MAX_BLOCKS threads: *result = sum of partials[count] */
-__global__ void sum_finish_kernel(const double *partials, int count, double *result)
+static __global__ void sum_finish_kernel(const double *partials, int count, double *result)
 {
     double s = (int)threadIdx.x < count ? partials[threadIdx.x] : 0.0;
     s = block_sum(s);
     if (threadIdx.x == 0) *result = s;
 }
 
-double cuda_sum(const evae_backend *be, const float *x, size_t n)
+/* the sum of x[n] (n > 0) into c->sum_host, waited for */
+static double sum_launch(cuda_context *c, const float *x, size_t n)
 {
-    cuda_context *c = cuda_of(be);
-    if (n == 0) return 0.0;
     unsigned blocks = cuda_grid_for(c, n, EVAE_THREADS);
     if (blocks > EVAE_SUM_MAX_BLOCKS) blocks = EVAE_SUM_MAX_BLOCKS;
     sum_partials_kernel<<<blocks, EVAE_THREADS, 0, c->stream>>>(x, n, c->sum_partials);
@@ -186,8 +200,15 @@ double cuda_sum(const evae_backend *be, const float *x, size_t n)
     sum_finish_kernel<<<1, EVAE_SUM_MAX_BLOCKS, 0, c->stream>>>(
         c->sum_partials, (int)blocks, c->sum_result);
     CUDA_CHECK_LAUNCH();
-    CUDA_CHECK(cudaMemcpyAsync(c->sum_host, c->sum_result, sizeof(double),
-                               cudaMemcpyDeviceToHost, c->stream));
+    CUDA_CHECK(cudaMemcpyAsync(c->sum_host, c->sum_result, sizeof(double), cudaMemcpyDeviceToHost,
+                               c->stream));
     CUDA_CHECK(cudaStreamSynchronize(c->stream));
     return *c->sum_host;
+}
+
+double cuda_sum(const evae_backend *be, const float *x, size_t n)
+{
+    if (n == 0) return 0.0;
+    cuda_need_buf("sum", "x", x, true);
+    return sum_launch(cuda_of(be), x, n);
 }

@@ -1,4 +1,4 @@
-/* CPU convolutions (src/backend/cpu/conv_cpu.c) against an independent double-precision reference.
+/* CPU convolutions (src/backend/cpu/conv.c) against an independent double-precision reference.
  *
  * For each geometry, two layers:
  *  - conv layer      y = conv(x, w) + b[K]           L = sum(G .* y), G[N,K,P,Q] random

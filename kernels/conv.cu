@@ -1,7 +1,7 @@
 /* Convolutions through cuDNN's convolution API (cudnnConvolutionForward / BackwardData /
  * BackwardFilter, still part of cuDNN 9 in libcudnn_cnn, declared deprecated but not warned
  * about unless CUDNN_WARN_DEPRECATED is defined): NCHW float tensors, cross-correlation, as the
- * CPU backend's im2col + sgemm (src/backend/cpu/conv_cpu.c).
+ * CPU backend's im2col + sgemm (its twin src/backend/cpu/conv.c).
  *
  * Per convolution shape the descriptors and the three algorithms are chosen once, with cuDNN's
  * heuristics (cudnnGet*Algorithm_v7: no benchmarking, so the same card and library pick the same
@@ -175,9 +175,8 @@ static void choose_filter(cudnnHandle_t handle, conv_plan *p)
                                                                p->filter, &p->filter_ws));
 }
 
-/* The cached plan for shape s under the context's determinism setting (made on first use). The
- * shape must be valid (positive sizes, at least one output position): callers of the backend
- * check shapes when they build the model. */
+/* The cached plan for shape s under the context's determinism setting (made on first use); the
+ * entries have checked the shape (conv_check). */
 static conv_plan *plan_for(cuda_context *c, const evae_conv_shape *s)
 {
     cuda_conv_cache *cc = conv_cache(c);
@@ -186,14 +185,6 @@ static conv_plan *plan_for(cuda_context *c, const evae_conv_shape *s)
             cc->plans[k]->deterministic == c->conv_deterministic)
             return cc->plans[k];
     int P = evae_conv_P(s), Q = evae_conv_Q(s);
-    if (s->N <= 0 || s->C <= 0 || s->H <= 0 || s->W <= 0 || s->K <= 0 || s->R <= 0 || s->S <= 0 ||
-        s->stride <= 0 || s->pad < 0 || P <= 0 || Q <= 0) {
-        fprintf(stderr,
-                "evae: invalid convolution shape N=%d C=%d H=%d W=%d K=%d R=%d S=%d stride=%d "
-                "pad=%d at %s:%d\n",
-                s->N, s->C, s->H, s->W, s->K, s->R, s->S, s->stride, s->pad, __FILE__, __LINE__);
-        abort();
-    }
     conv_plan *p = (conv_plan *)calloc(1, sizeof *p);
     if (!p) {
         fprintf(stderr, "evae: out of host memory at %s:%d\n", __FILE__, __LINE__);
@@ -242,40 +233,67 @@ static conv_plan *plan_for(cuda_context *c, const evae_conv_shape *s)
 
 static const float conv_one = 1.0f, conv_zero = 0.0f;
 
-void cuda_conv_forward(const evae_backend *be, const evae_conv_shape *s, const float *x,
-                       const float *w, float *y)
+/* The entries' check of a geometry: N >= 0 images, every other size positive, at least one
+ * output position. */
+static void conv_check(const char *op, const evae_conv_shape *s)
 {
-    cuda_context *c = cuda_of(be);
-    if (s->N <= 0) return;
+    if (!s) cuda_bad_arg(op, "shape is NULL");
+    if (s->N < 0 || s->C <= 0 || s->H <= 0 || s->W <= 0 || s->K <= 0 || s->R <= 0 || s->S <= 0 ||
+        s->stride <= 0 || s->pad < 0 || evae_conv_P(s) <= 0 || evae_conv_Q(s) <= 0)
+        cuda_bad_arg(op, "invalid convolution shape N=%d C=%d H=%d W=%d K=%d R=%d S=%d stride=%d "
+                     "pad=%d", s->N, s->C, s->H, s->W, s->K, s->R, s->S, s->stride, s->pad);
+}
+
+static void conv_forward_launch(cuda_context *c, const evae_conv_shape *s, const float *x,
+                                const float *w, float *y)
+{
     conv_plan *p = plan_for(c, s);
     void *ws = p->fwd_ws ? cuda_scratch(c, p->fwd_ws) : NULL;
     CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv, p->fwd_math));
     CUDNN_CHECK(cudnnConvolutionForward(c->conv->handle, &conv_one, p->x, x, p->w, w, p->conv,
-                                        p->fwd,
-                                        ws, p->fwd_ws, &conv_zero, p->y, y));
+                                        p->fwd, ws, p->fwd_ws, &conv_zero, p->y, y));
+    CUDA_CHECK_LAUNCH();
+}
+
+void cuda_conv_forward(const evae_backend *be, const evae_conv_shape *s, const float *x,
+                       const float *w, float *y)
+{
+    conv_check("conv_forward", s);
+    if (s->N == 0) return;
+    cuda_need_buf("conv_forward", "x", x, true);
+    cuda_need_buf("conv_forward", "w", w, true);
+    cuda_need_buf("conv_forward", "y", y, true);
+    conv_forward_launch(cuda_of(be), s, x, w, y);
+}
+
+static void conv_backward_data_launch(cuda_context *c, const evae_conv_shape *s, const float *dy,
+                                      const float *w, float *dx)
+{
+    conv_plan *p = plan_for(c, s);
+    void *ws = p->data_ws ? cuda_scratch(c, p->data_ws) : NULL;
+    CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv, p->data_math));
+    CUDNN_CHECK(cudnnConvolutionBackwardData(c->conv->handle, &conv_one, p->w, w, p->y, dy,
+                                             p->conv, p->data, ws, p->data_ws, &conv_zero, p->x,
+                                             dx));
     CUDA_CHECK_LAUNCH();
 }
 
 void cuda_conv_backward_data(const evae_backend *be, const evae_conv_shape *s, const float *dy,
                              const float *w, float *dx)
 {
-    cuda_context *c = cuda_of(be);
-    if (s->N <= 0) return;
-    conv_plan *p = plan_for(c, s);
-    void *ws = p->data_ws ? cuda_scratch(c, p->data_ws) : NULL;
-    CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv, p->data_math));
-    CUDNN_CHECK(cudnnConvolutionBackwardData(c->conv->handle, &conv_one, p->w, w, p->y, dy, p->conv,
-                                             p->data, ws, p->data_ws, &conv_zero, p->x, dx));
-    CUDA_CHECK_LAUNCH();
+    conv_check("conv_backward_data", s);
+    if (s->N == 0) return;
+    cuda_need_buf("conv_backward_data", "dy", dy, true);
+    cuda_need_buf("conv_backward_data", "w", w, true);
+    cuda_need_buf("conv_backward_data", "dx", dx, true);
+    conv_backward_data_launch(cuda_of(be), s, dy, w, dx);
 }
 
-void cuda_conv_backward_filter(const evae_backend *be, const evae_conv_shape *s, const float *x,
-                               const float *dy, float *dw, float beta)
+static void conv_backward_filter_launch(cuda_context *c, const evae_conv_shape *s, const float *x,
+                                        const float *dy, float *dw, float beta)
 {
-    cuda_context *c = cuda_of(be);
-    if (s->N <= 0) { /* no outputs: the gradient is zero, dw = beta dw */
+    if (s->N == 0) { /* no outputs: the gradient is zero, dw = beta dw */
         int count = s->K * s->C * s->R * s->S;
-        if (count <= 0) return;
         if (beta == 0.0f)
             CUDA_CHECK(cudaMemsetAsync(dw, 0, (size_t)count * sizeof(float), c->stream));
         else
@@ -287,9 +305,19 @@ void cuda_conv_backward_filter(const evae_backend *be, const evae_conv_shape *s,
     CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv, p->filter_math));
     /* cuDNN reads dw only when beta != 0, like BLAS */
     CUDNN_CHECK(cudnnConvolutionBackwardFilter(c->conv->handle, &conv_one, p->x, x, p->y, dy,
-                                               p->conv,
-                                               p->filter, ws, p->filter_ws, &beta, p->w, dw));
+                                               p->conv, p->filter, ws, p->filter_ws, &beta, p->w,
+                                               dw));
     CUDA_CHECK_LAUNCH();
+}
+
+void cuda_conv_backward_filter(const evae_backend *be, const evae_conv_shape *s, const float *x,
+                               const float *dy, float *dw, float beta)
+{
+    conv_check("conv_backward_filter", s);
+    cuda_need_buf("conv_backward_filter", "dw", dw, true); /* written even for no images */
+    cuda_need_buf("conv_backward_filter", "x", x, s->N > 0);
+    cuda_need_buf("conv_backward_filter", "dy", dy, s->N > 0);
+    conv_backward_filter_launch(cuda_of(be), s, x, dy, dw, beta);
 }
 
 /* ---- manifest and knobs ---- */
