@@ -123,7 +123,6 @@ typedef struct trainer {
     int *perm;          /* [n] host */
     int *idx_dev;       /* [n] batch order, backend */
     float *acc_alb, *acc_ll, *acc_J; /* [cap] per-example sums over the epoch */
-    float *zeros;       /* [cap] host */
     long global_step;
 } trainer;
 
@@ -141,9 +140,9 @@ static double run_epoch(trainer *t, int epoch, int max_steps)
     double t0 = evae_now();
     evae_shuffle(t->perm, t->n, seed, (uint64_t)epoch);
     be->upload(be, t->idx_dev, t->perm, (size_t)t->n * sizeof(int));
-    be->upload(be, t->acc_alb, t->zeros, cap * sizeof(float));
-    be->upload(be, t->acc_ll, t->zeros, cap * sizeof(float));
-    be->upload(be, t->acc_J, t->zeros, cap * sizeof(float));
+    be->zero(be, t->acc_alb, cap * sizeof(float));
+    be->zero(be, t->acc_ll, cap * sizeof(float));
+    be->zero(be, t->acc_J, cap * sizeof(float));
     int steps = max_steps > 0 && max_steps < t->steps ? max_steps : t->steps;
     for (int s = 0; s < steps; s++) {
         int B = t->n - s * cap < cap ? t->n - s * cap : cap;
@@ -196,7 +195,6 @@ static int trainer_create(trainer *t, const bench_device *dev, const char *datas
     t->acc_alb = be->alloc(be, (size_t)t->cap * sizeof(float));
     t->acc_ll = be->alloc(be, (size_t)t->cap * sizeof(float));
     t->acc_J = be->alloc(be, (size_t)t->cap * sizeof(float));
-    t->zeros = evae_xcalloc((size_t)t->cap, sizeof(float));
     return 0;
 }
 
@@ -209,7 +207,6 @@ static void trainer_free(trainer *t)
     be->free(be, t->acc_ll);
     be->free(be, t->acc_J);
     free(t->perm);
-    free(t->zeros);
     evae_workspace_free(&t->w, &t->m);
     evae_model_free(&t->m);
 }

@@ -22,6 +22,7 @@
     X(upload, void, (void *dst, const void *src, size_t bytes), (dst, src, bytes))                 \
     X(download, void, (void *dst, const void *src, size_t bytes), (dst, src, bytes))               \
     X(copy, void, (void *dst, const void *src, size_t bytes), (dst, src, bytes))                   \
+    X(zero, void, (void *dst, size_t bytes), (dst, bytes))                                         \
     X(col_sum, void, (float *out, const float *x, int rows, int cols, float beta),                 \
       (out, x, rows, cols, beta))                                                                  \
     X(axpy, void, (float *y, const float *x, size_t n, float a), (y, x, n, a))                     \

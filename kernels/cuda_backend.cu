@@ -104,6 +104,13 @@ static void cuda_copy(const evae_backend *be, void *dst, const void *src, size_t
     CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, cuda_of(be)->stream));
 }
 
+static void cuda_zero(const evae_backend *be, void *dst, size_t bytes)
+{
+    if (bytes == 0) return;
+    cuda_need_buf("zero", "dst", dst, true);
+    CUDA_CHECK(cudaMemsetAsync(dst, 0, bytes, cuda_of(be)->stream));
+}
+
 static void cuda_sync(const evae_backend *be)
 {
     CUDA_CHECK(cudaStreamSynchronize(cuda_of(be)->stream));
@@ -198,6 +205,7 @@ static void cuda_fill_table(evae_backend *t, cuda_context *c)
     t->upload = cuda_upload;
     t->download = cuda_download;
     t->copy = cuda_copy;
+    t->zero = cuda_zero;
     t->sync = cuda_sync;
     t->describe = cuda_describe;
     t->algorithms = cuda_algorithms;

@@ -147,7 +147,6 @@ int evae_train(evae_config *cfg, const char *resume_dir, int argc, char **argv)
     int *idx_dev = be->alloc(be, (size_t)train.n * sizeof(int)); /* [n_train] batch order */
     epoch_sums acc = {be->alloc(be, cap * sizeof(float)), be->alloc(be, cap * sizeof(float)),
                       be->alloc(be, cap * sizeof(float)), 0.0, 0};
-    float *zeros = evae_xcalloc((size_t)cap, sizeof(float));
     const int steps = (train.n + cap - 1) / cap;
     evae_progress prog;
     evae_progress_init(&prog);
@@ -161,9 +160,9 @@ int evae_train(evae_config *cfg, const char *resume_dir, int argc, char **argv)
         double t0 = evae_now();
         evae_shuffle(perm, train.n, seed, (uint64_t)epoch);
         be->upload(be, idx_dev, perm, (size_t)train.n * sizeof(int));
-        be->upload(be, acc.alb, zeros, cap * sizeof(float));
-        be->upload(be, acc.ll, zeros, cap * sizeof(float));
-        be->upload(be, acc.J, zeros, cap * sizeof(float));
+        be->zero(be, acc.alb, cap * sizeof(float));
+        be->zero(be, acc.ll, cap * sizeof(float));
+        be->zero(be, acc.J, cap * sizeof(float));
         acc.scale_sum = 0.0;
         acc.batches = 0;
         for (int s = 0; s < steps; s++) {
@@ -281,7 +280,6 @@ int evae_train(evae_config *cfg, const char *resume_dir, int argc, char **argv)
     be->free(be, idx_dev);
     be->free(be, train_dev);
     be->free(be, heldout_dev);
-    free(zeros);
     free(perm);
     free(ini);
     evae_workspace_free(&w, &m);

@@ -95,12 +95,10 @@ void evae_model_init(evae_model *m, uint64_t seed)
     m->be->upload(m->be, m->theta, t, m->n_theta * sizeof(float));
     free(t);
     size_t pb = m->n_params * sizeof(float), tb = m->n_theta * sizeof(float);
-    float *zeros = evae_xcalloc(1, pb > tb ? pb : tb);
-    m->be->upload(m->be, m->adam_m, zeros, pb);
-    m->be->upload(m->be, m->adam_v, zeros, pb);
-    m->be->upload(m->be, m->theta_m, zeros, tb);
-    m->be->upload(m->be, m->theta_v, zeros, tb);
-    free(zeros);
+    m->be->zero(m->be, m->adam_m, pb);
+    m->be->zero(m->be, m->adam_v, pb);
+    m->be->zero(m->be, m->theta_m, tb);
+    m->be->zero(m->be, m->theta_v, tb);
     m->vae_steps = m->prior_steps = 0;
     m->laplace_scale = 1.0f;
 }

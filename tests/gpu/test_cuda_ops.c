@@ -53,6 +53,22 @@ static void test_memory(void)
     h = get(cu, b, n);
     expect_equal("upload + copy + download", h, src, n);
     free(h);
+
+    /* zero: floats [off, off + len) of a filled buffer become 0, the others keep their values */
+    const size_t off = 100, len = 537;
+    float *want = xmalloc(n * sizeof(float));
+    for (size_t i = 0; i < n; i++) want[i] = i >= off && i < off + len ? 0.0f : src[i];
+    float *zc = put(cpu, src, n), *zg = put(cu, src, n);
+    cpu->zero(cpu, zc + off, len * sizeof(float));
+    cu->zero(cu, zg + off, len * sizeof(float));
+    cu->zero(cu, zg, 0); /* nothing to do */
+    h = get(cpu, zc, n);
+    expect_equal("zero (cpu)", h, want, n);
+    free(h);
+    h = get(cu, zg, n);
+    expect_equal("zero", h, want, n);
+    free(h), free(want);
+    cpu->free(cpu, zc), cu->free(cu, zg);
     free(src);
     cu->free(cu, a);
     cu->free(cu, b);

@@ -37,6 +37,8 @@ struct evae_backend {
     void (*upload)(const evae_backend *be, void *dst, const void *host_src, size_t bytes);
     void (*download)(const evae_backend *be, void *host_dst, const void *src, size_t bytes);
     void (*copy)(const evae_backend *be, void *dst, const void *src, size_t bytes);
+    /* dst[bytes] = 0 in backend memory (queued like copy, no host buffer) */
+    void (*zero)(const evae_backend *be, void *dst, size_t bytes);
     void (*sync)(const evae_backend *be); /* wait for queued work (no-op on the CPU) */
     /* the device and library versions, for manifests */
     const char *(*describe)(const evae_backend *be);

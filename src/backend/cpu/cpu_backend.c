@@ -14,6 +14,10 @@ static void cpu_memcpy(const evae_backend *be, void *dst, const void *src, size_
 {
     if (bytes) memmove(dst, src, bytes);
 }
+static void cpu_zero(const evae_backend *be, void *dst, size_t bytes)
+{
+    if (bytes) memset(dst, 0, bytes);
+}
 static void cpu_sync(const evae_backend *be) {}
 static const char *cpu_describe(const evae_backend *be) { return "cpu (OpenBLAS sgemm)"; }
 static const char *cpu_algorithms(const evae_backend *be) { return ""; } /* chooses none */
@@ -35,6 +39,7 @@ static const evae_backend cpu_backend = {
     .upload = cpu_memcpy,
     .download = cpu_memcpy,
     .copy = cpu_memcpy,
+    .zero = cpu_zero,
     .sync = cpu_sync,
     .describe = cpu_describe,
     .algorithms = cpu_algorithms,
