@@ -195,7 +195,7 @@ static const char *cuda_describe(const evae_backend *be);
 
 /* Filled field by field, so the table stays right when evae_backend gains or reorders entries;
  * the GPU test calls every entry. */
-static void cuda_fill_table(evae_backend *t, cuda_context *c)
+void cuda_fill_table(evae_backend *t, cuda_context *c)
 {
     memset(t, 0, sizeof *t);
     t->name = "cuda";

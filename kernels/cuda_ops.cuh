@@ -14,7 +14,8 @@
 #include "cuda_context.cuh"
 
 /* cuda_backend.cu: the table, memory, the matrix product (which the GRBM ops also use), and the
- * facts for manifests */
+ * facts for manifests. cuda_fill_table: the table of every entry on context c. */
+void cuda_fill_table(evae_backend *t, cuda_context *c);
 void cuda_gemm(const evae_backend *be, int trans_a, int trans_b, int m, int n, int k, float alpha,
                const float *A, const float *B, float beta, float *C);
 

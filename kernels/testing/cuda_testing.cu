@@ -2,9 +2,17 @@
  * against cuRAND's device generator (the only use of cuRAND: its device API is header-only). */
 #include <curand_kernel.h>
 
+#include "cuda_ops.cuh"
 #include "cuda_testing.h"
 #include "evae/math/philox.h"
 #include "grbm_common.cuh"
+
+extern "C" const evae_backend *evae_cuda_table_for_checks(void)
+{
+    static evae_backend table;
+    cuda_fill_table(&table, NULL);
+    return &table;
+}
 
 extern "C" void evae_cuda_set_conv_deterministic(const evae_backend *be, int on)
 {

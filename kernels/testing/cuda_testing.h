@@ -36,6 +36,11 @@ int evae_cuda_grbm_uses_shared(const evae_backend *be, int d, int n);
 long evae_cuda_philox_mismatches(const evae_backend *be, uint64_t seed, uint64_t stream,
                                  size_t blocks);
 
+/* The CUDA backend's table without a device (its ctx is NULL), for calling its entries with
+ * arguments their checks refuse: every entry checks before it touches any state, so such a call
+ * aborts with its message on any machine (tests/test_cuda_checks.c). Nothing else may call it. */
+const evae_backend *evae_cuda_table_for_checks(void);
+
 #ifdef __cplusplus
 }
 #endif
