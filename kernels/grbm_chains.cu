@@ -8,7 +8,7 @@
  * at the index evae/math/grbm_math.h assigns (evae_grbm_langevin_index, evae_grbm_gibbs_h_index,
  * evae_grbm_gibbs_z_index), the positions the CPU backend uses, so a CUDA chain follows the CPU
  * chain from the same start within float rounding. The generator is Philox4x32-10, the same as
- * cuRAND's CURAND_RNG_PSEUDO_PHILOX4_32_10 (random.cu checks the equivalence); evaluating it per
+ * cuRAND's CURAND_RNG_PSEUDO_PHILOX4_32_10 (a GPU test checks the equivalence); evaluating it per
  * draw from the counter, instead of carrying a cuRAND state, is what keeps the positions equal to
  * the CPU's.
  *
