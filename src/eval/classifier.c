@@ -144,8 +144,7 @@ double evae_classifier_step(evae_classifier *c, const float *x, const float *z_p
 {
     double loss = evae_classifier_grad(c, x, z_pos, z_neg, B, correct);
     c->be->adam(c->be, c->params, c->adam_m, c->adam_v, c->grads, c->n_params, lr, 0.9f, 0.999f,
-                1e-8f,
-                ++c->steps);
+                1e-8f, ++c->steps);
     return loss;
 }
 

@@ -46,8 +46,8 @@ void evae_decode_images(const evae_model *m, evae_workspace *w, const float *z_d
                         float *images_host)
 {
     const evae_backend *be = m->be;
-    if (z_dev != evae_ws_z(w)) be->copy(be, evae_ws_z(w), z_dev,
-                                        (size_t)count * m->d * sizeof(float));
+    if (z_dev != evae_ws_z(w))
+        be->copy(be, evae_ws_z(w), z_dev, (size_t)count * m->d * sizeof(float));
     evae_net_forward(be, &m->dec, m->params, w->dec_act, count);
     size_t n = (size_t)count * m->x_dim;
     float *out = evae_xcalloc(n, sizeof(float));

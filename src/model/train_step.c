@@ -18,8 +18,7 @@ float evae_train_step(evae_model *m, evae_workspace *w, int B, const evae_config
                      m->decoder == EVAE_DEC_LAPLACE ? &scale : NULL);
     evae_alb_backward(m, w, B);
     be->adam(be, m->params, m->adam_m, m->adam_v, m->grads, m->n_params, (float)cfg->train.lr, b1,
-             b2,
-             eps, ++m->vae_steps);
+             b2, eps, ++m->vae_steps);
     if (m->shape.prior_grbm) {
         evae_ssm_step(m, w, B, strcmp(cfg->ssm.distribution, "rademacher") == 0,
                       cfg->ssm.variance_reduced, seed,

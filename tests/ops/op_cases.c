@@ -200,7 +200,8 @@ static int axpy_tolerance(const op_case *c, int i, void *const *in, void *const 
 {
     const float *y = FIN(0), *x = FIN(1), *y1 = FW(0);
     for (size_t k = 0; k < c->count; k++)
-        tol[k] = 3.0 * UR * (fabs((double)c->alpha * x[k]) + fabs((double)y[k]) + fabs((double)y1[k]));
+        tol[k] = 3.0 * UR *
+                 (fabs((double)c->alpha * x[k]) + fabs((double)y[k]) + fabs((double)y1[k]));
     return 1;
 }
 
@@ -719,7 +720,8 @@ static int adam_tolerance(const op_case *c, int i, void *const *in, void *const 
     const int steps = c->steps;
     for (size_t k = 0; k < c->count; k++) {
         double gmax = 0.0;
-        for (int s = 0; s < steps; s++) gmax = fmax(gmax, fabs((double)g[(size_t)s * c->count + k]));
+        for (int s = 0; s < steps; s++)
+            gmax = fmax(gmax, fabs((double)g[(size_t)s * c->count + k]));
         if (i == 0) tol[k] = 2.0 * steps * UR * (fabs((double)p1[k]) + 3.2 * c->alpha * 100.0);
         if (i == 1) tol[k] = 6.0 * steps * UR * gmax;
         if (i == 2) tol[k] = 6.0 * steps * UR * gmax * gmax;
@@ -766,7 +768,8 @@ static int channel_sum_tolerance(const op_case *c, int i, void *const *in, void 
     for (int ch = 0; ch < c->C; ch++) {
         double s = c->beta != 0.0f ? fabs((double)c->beta * out0[ch]) : 0.0;
         for (int k = 0; k < c->N; k++)
-            for (int j = 0; j < c->HW; j++) s += fabs((double)x[((size_t)k * c->C + ch) * c->HW + j]);
+            for (int j = 0; j < c->HW; j++)
+                s += fabs((double)x[((size_t)k * c->C + ch) * c->HW + j]);
         tol[ch] = L * UR * s;
     }
     return 1;
