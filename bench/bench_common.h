@@ -24,6 +24,9 @@
 #include <unistd.h>
 
 #include "evae/backend/backend.h"
+#include "evae/cli/run.h"
+#include "evae/io/config.h"
+#include "evae/io/atomic_file.h"
 #include "evae/util.h"
 #ifdef EVAE_HAVE_CUDA
 #include "bench_timer.h"
@@ -88,11 +91,22 @@ static inline size_t bench_cpu_llc_bytes(void)
     return best ? best : (size_t)32 << 20;
 }
 
-/* "cpu" or "cuda"; non-zero with a message when unavailable. */
+/* The backend of a --device value (auto, cpu or cuda, checked as the config key `device` is);
+ * NULL with a message when it is not one of them or not available. */
+static inline const evae_backend *bench_backend(const char *name)
+{
+    evae_config c;
+    evae_config_defaults(&c);
+    char kv[64];
+    snprintf(kv, sizeof kv, "device=%s", name);
+    return evae_config_set(&c, kv) ? NULL : evae_backend_for(c.device);
+}
+
+/* "auto", "cpu" or "cuda"; non-zero with a message when unavailable. */
 static inline int bench_device_open(const char *name, bench_device *dev)
 {
     memset(dev, 0, sizeof *dev);
-    dev->be = evae_backend_by_name(name);
+    dev->be = bench_backend(name);
     if (!dev->be) return 1;
     if (strcmp(dev->be->name, "cuda") == 0) {
 #ifdef EVAE_HAVE_CUDA
@@ -496,19 +510,6 @@ static inline cJSON *bench_result_json(const bench_result *r, const bench_machin
     cJSON_AddStringToObject(o, "bound", bound);
     cJSON_AddNumberToObject(o, "x_floor", r->t.median / fl);
     return o;
-}
-
-/* Writes a cJSON tree to path (pretty), non-zero with a message on failure. */
-static inline int bench_write_json(const char *path, cJSON *root)
-{
-    char *text = cJSON_Print(root);
-    FILE *f = fopen(path, "w");
-    int rc = 0;
-    if (!text || !f || fprintf(f, "%s\n", text) < 0) rc = 1;
-    if (f && fclose(f) != 0) rc = 1;
-    if (rc) evae_error("%s: cannot write the JSON results", path);
-    free(text);
-    return rc;
 }
 
 /* Opens path for writing ("-" or NULL: none); non-zero with a message on failure. */

@@ -167,9 +167,9 @@ static int trainer_create(trainer *t, const bench_device *dev, const char *datas
     char ini[4096];
     snprintf(ini, sizeof ini, "%s/experiments/%s.ini", EVAE_SOURCE_DIR, dataset);
     if (evae_config_load(&t->cfg, ini)) return 1;
-    snprintf(t->cfg.device, sizeof t->cfg.device, "%s", dev->be->name);
+    t->cfg.device = dev->cuda ? EVAE_DEVICE_CUDA : EVAE_DEVICE_CPU;
     evae_dataset data;
-    if (strcmp(dataset, "mnist") == 0) {
+    if (t->cfg.data.dataset == EVAE_DATA_MNIST) {
         char dir[4096];
         if (data_dir)
             snprintf(dir, sizeof dir, "%s", data_dir);
@@ -268,7 +268,7 @@ static int dump_step(trainer *t, int B, const char *path)
     evae_alb_forward(m, w, B, seed, evae_stream(EVAE_STREAM_REPARAM, 0),
                      m->decoder == EVAE_DEC_LAPLACE ? &scale : NULL);
     evae_alb_backward(m, w, B);
-    evae_ssm_step(m, w, B, strcmp(cfg->ssm.distribution, "rademacher") == 0,
+    evae_ssm_step(m, w, B, cfg->ssm.distribution == EVAE_PROJECTION_RADEMACHER,
                   cfg->ssm.variance_reduced, seed, evae_stream(EVAE_STREAM_PROJECTIONS, 0));
     dump_item items[] = {
         {"params", m->params, 1, {(int64_t)m->n_params}},
@@ -300,12 +300,12 @@ static int dump_step(trainer *t, int B, const char *path)
         ts[i].data = host[i];
         ts[i].nbytes = count * sizeof(float);
     }
-    char scale_text[64], vr_text[8], proj_text[32];
+    char scale_text[64], vr_text[8];
     snprintf(scale_text, sizeof scale_text, "%.9g", scale);
     snprintf(vr_text, sizeof vr_text, "%d", cfg->ssm.variance_reduced);
-    snprintf(proj_text, sizeof proj_text, "%s", cfg->ssm.distribution);
     const char *keys[] = {"dataset", "laplace_scale", "variance_reduced", "distribution"};
-    const char *vals[] = {cfg->data.dataset, scale_text, vr_text, proj_text};
+    const char *vals[] = {evae_data_set_name(cfg->data.dataset), scale_text, vr_text,
+                          evae_projection_name(cfg->ssm.distribution)};
     int rc = evae_st_write(path, ts, N_ITEMS, keys, vals, 4);
     for (int i = 0; i < N_ITEMS; i++) free(host[i]);
     if (!rc) printf("wrote %s: one step of %d examples\n", path, B);
@@ -359,12 +359,17 @@ int main(int argc, char **argv)
         }
         if (bad) return 1;
     }
-    if (!dataset || (strcmp(dataset, "mnist") != 0 && strcmp(dataset, "cifar10") != 0)) {
-        evae_error("--dataset: expected mnist or cifar10, got '%s'", dataset ? dataset : "");
+    /* checked as the config key data.dataset is */
+    evae_config probe;
+    evae_config_defaults(&probe);
+    char kv[64];
+    snprintf(kv, sizeof kv, "data.dataset=%s", dataset ? dataset : "");
+    if (!dataset || evae_config_set(&probe, kv)) {
+        if (!dataset) evae_error("--dataset is required (mnist or cifar10)");
         usage(stderr);
         return 1;
     }
-    const int mnist = strcmp(dataset, "mnist") == 0;
+    const int mnist = probe.data.dataset == EVAE_DATA_MNIST;
     bench_device dev;
     if (bench_device_open(device, &dev)) return 1;
     if (examples == 0) examples = mnist ? 60000 : 50000;
@@ -594,7 +599,7 @@ int main(int argc, char **argv)
             rc = 1;
         }
     }
-    if (json_path) rc |= bench_write_json(json_path, root);
+    if (json_path) rc |= evae_atomic_write_json(json_path, root);
     cJSON_Delete(root);
     free(times);
     free(prof);

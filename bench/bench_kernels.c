@@ -172,7 +172,7 @@ int main(int argc, char **argv)
             return 0;
         }
         if (strcmp(a, "--which-device") == 0) { /* for scripts: what --device auto picks */
-            const evae_backend *be = evae_backend_by_name(device);
+            const evae_backend *be = bench_backend(device);
             if (!be) return 1;
             printf("%s\n", be->name);
             return 0;
@@ -248,7 +248,7 @@ int main(int argc, char **argv)
             rc = 1;
         }
     }
-    if (json_path) rc |= bench_write_json(json_path, root);
+    if (json_path) rc |= evae_atomic_write_json(json_path, root);
     cJSON_Delete(root);
     bench_device_close(&dev);
     printf("%d ops measured\n", o.count);

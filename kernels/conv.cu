@@ -11,7 +11,7 @@
  *  - is deterministic (bitwise repeatable backward passes: some backward algorithms accumulate
  *    with atomics), unless EVAE_CUDNN_DETERMINISTIC=0 (or, in the tests,
  *    evae_cuda_set_conv_deterministic) allows any; deterministic is the default because a
- *    resumed run must continue exactly (DESIGN.md section 5) and every other CUDA op is
+ *    resumed run must continue exactly (docs/DESIGN.md s.5.5) and every other CUDA op is
  *    deterministic already,
  *  - needs at most CONV_WORKSPACE_LIMIT bytes of workspace (taken from the shared scratch).
  * The backend's algorithms() lists the choices for the run manifest. */

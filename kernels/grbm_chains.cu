@@ -71,7 +71,7 @@ static __global__ void grbm_chain_kernel(grbm_view g, const float *WT, int d, in
                                 seed, stream, evae_grbm_gibbs_h_index(t, B, d, n, c0 + c, j));
                             h = evae_grbm_gibbs_h(acc[c], param, uu);
                         } else {
-                            h = evae_grbm_sigmoidf(acc[c]);
+                            h = evae_sigmoidf(acc[c]);
                         }
                     }
                     hs[c * n + j] = h;

@@ -38,8 +38,8 @@ static __global__ void energy_fused_kernel(grbm_view g, int d, int n, float beta
         for (int j = threadIdx.x; j < n; j += blockDim.x) {
             float a = g.b[j];
             for (int i = 0; i < d; i++) a += Ws[i * ldw + j] * xs[i];
-            e -= evae_grbm_softplusf(beta * a);
-            ps[j] = evae_grbm_sigmoidf(beta * a);
+            e -= evae_softplusf(beta * a);
+            ps[j] = evae_sigmoidf(beta * a);
         }
         __syncthreads();
         if (dEdz)
@@ -90,8 +90,8 @@ static __global__ void energy_rows_kernel(grbm_view g, int d, int n, float beta,
             e += evae_grbm_quad_term(zc[i], g.mu[i], evae_grbm_precision(g.log_sigma[i]));
         for (int j = threadIdx.x; j < n; j += blockDim.x) {
             float a = ac[j] + g.b[j];
-            e -= evae_grbm_softplusf(beta * a);
-            if (want_p) ac[j] = evae_grbm_sigmoidf(beta * a);
+            e -= evae_softplusf(beta * a);
+            if (want_p) ac[j] = evae_sigmoidf(beta * a);
         }
         if (E) {
             e = block_sum(e);

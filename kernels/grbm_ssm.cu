@@ -82,7 +82,7 @@ static __global__ void ssm_fused_kernel(grbm_view g, int d, int n, const float *
         for (int j = tid; j < n; j += T) { /* a = W^T x + b */
             float a = g.b[j];
             for (int i = 0; i < d; i++) a += Ws[i * ldw + j] * xs[i];
-            float p = evae_grbm_sigmoidf(a);
+            float p = evae_sigmoidf(a);
             aa[j] = a;
             ps[j] = p;
             qs[j] = p * (1.0f - p);
@@ -203,7 +203,7 @@ static __global__ void ssm_hidden_kernel(const float *bias, int n, int B, int M,
         TH[k] = evae_grbm_ssm_hidden(a, (float)(u2 * inv_M), &q, &ga);
         Q[k] = q;
         GA[k] = ga * inv_B;
-        A[k] = evae_grbm_sigmoidf(a);
+        A[k] = evae_sigmoidf(a);
         float scale = 2.0f * inv_M * inv_B * q;
         for (int m = 0; m < M; m++) uc[(size_t)m * n] *= scale;
     }

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Checks that includes point down the layers of docs/DESIGN.md ("The code's layers"):
+"""Checks that includes point down the layers of docs/DESIGN.md section 7:
 
     cli -> eval -> model -> {backend, data, io} -> {math, util}
 

@@ -96,17 +96,33 @@ static void test_schedules(void)
     }
     /* sigmoid: denser at the ends than in the middle */
     CHECK(beta[1] - beta[0] < beta[26] - beta[25], "sigmoid schedule not denser near 0");
-    evae_ais_schedule sch;
-    CHECK(evae_ais_schedule_from_name("sigmoid", &sch) == 0 && sch == EVAE_AIS_SIGMOID, "name");
-    CHECK(evae_ais_schedule_from_name("geometric?", &sch) != 0, "unknown name accepted");
+    /* the names are the config's (test_config); a value outside the enum is refused here */
+    evae_ais_opts bad = o;
+    bad.schedule = (evae_ais_schedule)7;
+    CHECK(evae_ais_betas(&bad, beta) != 0, "unknown schedule accepted");
     o.runs = EVAE_AIS_MAX_RUNS + 1;
     CHECK(evae_ais_betas(&o, beta) != 0, "too many runs accepted");
+}
+
+/* The spread of the runs: for {1, 2, 3, 4} the mean 2.5 is exact and the variance is 5/3; the
+ * few double roundings on the way (four divisions, three sums, a square root) stay below
+ * 1e-15 relative. */
+static void test_run_spread(void)
+{
+    const double runs[4] = {1.0, 2.0, 3.0, 4.0};
+    double sd, se;
+    evae_ais_run_spread(runs, 4, &sd, &se);
+    CHECK_CLOSE(sd, sqrt(5.0 / 3.0), 0.0, 1e-15, "run standard deviation");
+    CHECK(se == sd / 2.0, "standard error = sd / sqrt(4): %.17g vs %.17g", se, sd / 2.0);
+    evae_ais_run_spread(runs, 1, &sd, &se);
+    CHECK(isnan(sd) && isnan(se), "one run has no spread");
 }
 
 int main(void)
 {
     const evae_backend *be = evae_cpu_backend();
     test_schedules();
+    test_run_spread();
     run_scale(be, 0.1, EVAE_AIS_SIGMOID);
     run_scale(be, 1.0, EVAE_AIS_LINEAR);
     run_scale(be, 2.0, EVAE_AIS_SIGMOID);

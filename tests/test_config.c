@@ -71,22 +71,22 @@ static void test_defaults(void)
 {
     evae_config c;
     evae_config_defaults(&c);
-    CHECK(strcmp(c.device, "auto") == 0, "device %s", c.device);
+    CHECK(c.device == EVAE_DEVICE_AUTO, "device %d", c.device);
     CHECK(strcmp(c.run.dir, "") == 0 && strcmp(c.run.name, "mnist") == 0, "run %s %s", c.run.dir,
           c.run.name);
-    CHECK(strcmp(c.data.dataset, "mnist") == 0 && strcmp(c.data.dir, "data/mnist-10k") == 0,
-          "data %s %s", c.data.dataset, c.data.dir);
+    CHECK(c.data.dataset == EVAE_DATA_MNIST && strcmp(c.data.dir, "data/mnist-10k") == 0,
+          "data %d %s", c.data.dataset, c.data.dir);
     CHECK(c.data.validation == 0 && c.data.train_limit == 0, "data ints");
-    CHECK(strcmp(c.model.prior, "grbm") == 0 && c.model.latent == 64 && c.model.hidden == 512 &&
+    CHECK(c.model.prior == EVAE_PRIOR_GRBM && c.model.latent == 64 && c.model.hidden == 512 &&
               c.model.grbm_hidden == 128, "model");
     CHECK(c.train.epochs == 100 && c.train.batch == 512, "train ints");
     CHECK(c.train.lr == 1e-3 && c.train.prior_lr == 2e-4 && c.train.beta1 == 0.9 &&
               c.train.beta2 == 0.999 && c.train.adam_eps == 1e-8, "train floats");
     CHECK(c.train.seed == 1 && c.train.checkpoint_every == 1 && c.train.log_every == 50,
           "train misc");
-    CHECK(c.ssm.projections == 1 && strcmp(c.ssm.distribution, "gaussian") == 0 &&
+    CHECK(c.ssm.projections == 1 && c.ssm.distribution == EVAE_PROJECTION_GAUSSIAN &&
               c.ssm.variance_reduced == 1, "ssm");
-    CHECK(strcmp(c.sample.sampler, "langevin") == 0 && c.sample.steps == 100 &&
+    CHECK(c.sample.sampler == EVAE_SAMPLER_LANGEVIN && c.sample.steps == 100 &&
               c.sample.eta == 0.01 && c.sample.n == 64, "sample");
 }
 
@@ -114,14 +114,14 @@ static void test_good_file(void)
                    "[sample]\n"
                    "eta = 10\n",
                    &c);
-    CHECK(strcmp(c.device, "cuda") == 0, "device '%s'", c.device);
+    CHECK(c.device == EVAE_DEVICE_CUDA, "device %d", c.device);
     CHECK(c.train.seed == 7, "seed %ld", c.train.seed);
     CHECK(strcmp(c.run.name, "my run") == 0, "name '%s'", c.run.name);
-    CHECK(strcmp(c.model.prior, "gaussian") == 0 && c.model.latent == 32, "model %s %d",
+    CHECK(c.model.prior == EVAE_PRIOR_GAUSSIAN && c.model.latent == 32, "model %d %d",
           c.model.prior, c.model.latent);
     CHECK(c.train.lr == 0.5 && c.train.beta2 == 0.0 && c.train.adam_eps == 1e300, "floats");
     CHECK(c.train.epochs == 100000, "inclusive upper bound accepted");
-    CHECK(c.ssm.variance_reduced == 0 && strcmp(c.ssm.distribution, "rademacher") == 0, "ssm");
+    CHECK(c.ssm.variance_reduced == 0 && c.ssm.distribution == EVAE_PROJECTION_RADEMACHER, "ssm");
     CHECK(c.sample.eta == 10.0, "eta inclusive upper bound");
     CHECK(c.model.hidden == 512 && c.train.batch == 512, "keys not in the file keep defaults");
 
@@ -236,7 +236,7 @@ static void test_overrides(void)
     evae_config_defaults(&c);
     CHECK(evae_config_set(&c, "train.epochs=5") == 0 && c.train.epochs == 5, "epochs override");
     CHECK(evae_config_set(&c, "  train.lr =  0.25 ") == 0 && c.train.lr == 0.25, "trimmed");
-    CHECK(evae_config_set(&c, "device=cuda") == 0 && strcmp(c.device, "cuda") == 0, "device");
+    CHECK(evae_config_set(&c, "device=cuda") == 0 && c.device == EVAE_DEVICE_CUDA, "device");
     CHECK(evae_config_set(&c, "run.dir=") == 0 && c.run.dir[0] == '\0', "empty string allowed");
     CHECK(evae_config_set(&c, "ssm.variance_reduced=YES") == 0 && c.ssm.variance_reduced == 1,
           "bool case-insensitive");
@@ -262,6 +262,114 @@ static void test_overrides(void)
     CHECK(c.train.epochs == 9, "command line beats file: %d", c.train.epochs);
     CHECK(c.train.batch == 64, "file value kept: %d", c.train.batch);
     CHECK(c.model.latent == 64, "default kept: %d", c.model.latent);
+}
+
+/* Every choice key: each allowed name gives its enum value and back, and the INI text holds the
+ * name. */
+static void test_choices(void)
+{
+    evae_config c;
+    evae_config_defaults(&c);
+    const struct {
+        const char *key, *name;
+        int value;
+        const int *field;
+        const char *name_back; /* evae_*_name of the value */
+    } cases[] = {
+#define CASE(k, nm, v, f, fn) {k, nm, v, (const int *)&c.f, fn(v)}
+        CASE("device", "auto", EVAE_DEVICE_AUTO, device, evae_device_name),
+        CASE("device", "cpu", EVAE_DEVICE_CPU, device, evae_device_name),
+        CASE("device", "cuda", EVAE_DEVICE_CUDA, device, evae_device_name),
+        CASE("data.dataset", "mnist", EVAE_DATA_MNIST, data.dataset, evae_data_set_name),
+        CASE("data.dataset", "cifar10", EVAE_DATA_CIFAR10, data.dataset, evae_data_set_name),
+        CASE("model.prior", "grbm", EVAE_PRIOR_GRBM, model.prior, evae_prior_name),
+        CASE("model.prior", "gaussian", EVAE_PRIOR_GAUSSIAN, model.prior, evae_prior_name),
+        CASE("ssm.distribution", "gaussian", EVAE_PROJECTION_GAUSSIAN, ssm.distribution,
+             evae_projection_name),
+        CASE("ssm.distribution", "rademacher", EVAE_PROJECTION_RADEMACHER, ssm.distribution,
+             evae_projection_name),
+        CASE("sample.sampler", "langevin", EVAE_SAMPLER_LANGEVIN, sample.sampler,
+             evae_sampler_name),
+        CASE("sample.sampler", "gibbs", EVAE_SAMPLER_GIBBS, sample.sampler, evae_sampler_name),
+        CASE("eval.ais_schedule", "sigmoid", EVAE_AIS_SIGMOID, eval.ais_schedule,
+             evae_ais_schedule_name),
+        CASE("eval.ais_schedule", "linear", EVAE_AIS_LINEAR, eval.ais_schedule,
+             evae_ais_schedule_name),
+#undef CASE
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char kv[96], line[96];
+        snprintf(kv, sizeof kv, "%s=%s", cases[i].key, cases[i].name);
+        CHECK(evae_config_set(&c, kv) == 0 && *cases[i].field == cases[i].value, "%s: value %d",
+              kv, *cases[i].field);
+        CHECK(strcmp(cases[i].name_back, cases[i].name) == 0, "%s: name back '%s'", kv,
+              cases[i].name_back);
+        const char *dot = strchr(cases[i].key, '.');
+        snprintf(line, sizeof line, "\n%s = %s\n", dot ? dot + 1 : cases[i].key, cases[i].name);
+        char *ini = evae_config_to_ini_string(&c);
+        CHECK(ini && strstr(ini, line), "%s: the INI text holds '%s'", kv, line + 1);
+        free(ini);
+    }
+    expect_set_error("ssm.distribution=uniform", "command line: ssm.distribution: 'uniform' is "
+                                                 "not one of gaussian|rademacher");
+    expect_set_error("eval.ais_schedule=geometric", "is not one of sigmoid|linear");
+    expect_set_error("device=gpu", "is not one of auto|cpu|cuda");
+}
+
+/* The keys of one section with their values as text, in table order. */
+typedef struct visited {
+    int count;
+    char keys[64][40], values[64][40];
+    evae_value_kind kinds[64];
+} visited;
+
+static void visit(void *ctx, const char *key, evae_value_kind kind, const char *value)
+{
+    visited *v = ctx;
+    if (v->count < 64) {
+        snprintf(v->keys[v->count], sizeof v->keys[0], "%s", key);
+        snprintf(v->values[v->count], sizeof v->values[0], "%s", value);
+        v->kinds[v->count] = kind;
+    }
+    v->count++;
+}
+
+static void test_each_key(void)
+{
+    evae_config c;
+    evae_config_defaults(&c);
+    CHECK(evae_config_set(&c, "eval.k=77") == 0 &&
+              evae_config_set(&c, "eval.ais_schedule=linear") == 0,
+          "overrides");
+    visited v = {0};
+    evae_config_each_key(&c, "eval", visit, &v);
+    CHECK(v.count == 17, "17 [eval] keys, got %d", v.count);
+    CHECK(strcmp(v.keys[0], "k") == 0 && strcmp(v.values[0], "77") == 0 &&
+              v.kinds[0] == EVAE_VALUE_NUMBER, "first key k = %s", v.values[0]);
+    CHECK(strcmp(v.keys[6], "ais_schedule") == 0 && strcmp(v.values[6], "linear") == 0 &&
+              v.kinds[6] == EVAE_VALUE_TEXT, "choice as its name: %s = %s", v.keys[6], v.values[6]);
+    CHECK(strcmp(v.keys[16], "langevin_eta") == 0 && strcmp(v.values[16], "0.01") == 0,
+          "last key %s = %s", v.keys[16], v.values[16]);
+    /* the same text the INI writer writes for every key of the section */
+    char *ini = evae_config_to_ini_string(&c);
+    const char *sec = ini ? strstr(ini, "\n[eval]\n") : NULL;
+    for (int i = 0; i < v.count && i < 64; i++) {
+        char line[96];
+        snprintf(line, sizeof line, "\n%s = %s\n", v.keys[i], v.values[i]);
+        CHECK(sec && strstr(sec, line), "INI has '%s = %s'", v.keys[i], v.values[i]);
+    }
+    free(ini);
+    visited top = {0}, ssm = {0};
+    evae_config_each_key(&c, "", visit, &top);
+    CHECK(top.count == 1 && strcmp(top.keys[0], "device") == 0 &&
+              strcmp(top.values[0], "auto") == 0,
+          "keys before any section: %d", top.count);
+    evae_config_each_key(&c, "ssm", visit, &ssm);
+    CHECK(ssm.count == 3 && ssm.kinds[2] == EVAE_VALUE_BOOL && strcmp(ssm.values[2], "true") == 0,
+          "[ssm]: %d keys, bool as true|false", ssm.count);
+    visited none = {0};
+    evae_config_each_key(&c, "ev", visit, &none);
+    CHECK(none.count == 0, "a prefix of a section is no section: %d keys", none.count);
 }
 
 static void test_round_trip(void)
@@ -339,22 +447,21 @@ static void test_experiments(void)
     evae_config c;
     evae_config_defaults(&c);
     CHECK(evae_config_load(&c, "experiments/mnist.ini") == 0, "mnist.ini");
-    CHECK(strcmp(c.data.dataset, "mnist") == 0 && strcmp(c.data.dir, "data/mnist-10k") == 0 &&
-              strcmp(c.model.prior, "grbm") == 0 && c.model.latent == 64 &&
+    CHECK(c.data.dataset == EVAE_DATA_MNIST && strcmp(c.data.dir, "data/mnist-10k") == 0 &&
+              c.model.prior == EVAE_PRIOR_GRBM && c.model.latent == 64 &&
               c.model.hidden == 512 && c.model.grbm_hidden == 128 && c.train.lr == 1e-3 &&
               c.train.prior_lr == 2e-4 && c.train.batch == 512 && c.train.epochs == 100,
           "mnist.ini has the paper's settings");
     evae_config_defaults(&c);
     CHECK(evae_config_load(&c, "experiments/mnist_gaussian.ini") == 0, "mnist_gaussian.ini");
-    CHECK(strcmp(c.model.prior, "gaussian") == 0 && c.model.latent == 64 &&
+    CHECK(c.model.prior == EVAE_PRIOR_GAUSSIAN && c.model.latent == 64 &&
               c.model.hidden == 512 && c.train.lr == 1e-3 && c.train.batch == 512 &&
               c.train.epochs == 100,
           "mnist_gaussian.ini: same with the standard normal prior");
     evae_config_defaults(&c);
     CHECK(evae_config_load(&c, "experiments/cifar10.ini") == 0, "cifar10.ini");
-    CHECK(strcmp(c.data.dataset, "cifar10") == 0 &&
-              strcmp(c.data.dir, "data/cifar10") == 0 && c.model.latent == 512 &&
-              c.model.grbm_hidden == 128 && c.train.batch == 1024 && c.train.epochs == 100 &&
+    CHECK(c.data.dataset == EVAE_DATA_CIFAR10 && strcmp(c.data.dir, "data/cifar10") == 0 &&
+              c.model.latent == 512 && c.model.grbm_hidden == 128 && c.train.batch == 1024 && c.train.epochs == 100 &&
               c.train.lr == 1e-3 && c.train.prior_lr == 2e-4,
           "cifar10.ini has the paper's settings");
 }
@@ -412,6 +519,8 @@ int main(void)
     test_good_file();
     test_errors();
     test_overrides();
+    test_choices();
+    test_each_key();
     test_round_trip();
     test_experiments();
     test_print_keys();

@@ -123,6 +123,18 @@ static void check_schema(const cJSON *j, int grbm)
               "timing of %s", stages[i]);
     }
     CHECK(get(j, "test_set", "examples")->valueint == 30, "test examples");
+    /* the top-level settings: every [eval] key, typed, with the values the command gave */
+    const cJSON *st = get(j, "settings", NULL);
+    int keys = 0;
+    for (const cJSON *e = st ? st->child : NULL; e; e = e->next) keys++;
+    CHECK(keys == 17, "settings hold the 17 [eval] keys, not %d", keys);
+    CHECK(get(st, "k", NULL) && get(st, "k", NULL)->valueint == 20 &&
+              get(st, "ais_runs", NULL)->valueint == 2 &&
+              get(st, "classifier_lr", NULL)->valuedouble == 1e-3 &&
+              get(st, "seed", NULL)->valueint == 1 &&
+              cJSON_IsString(get(st, "ais_schedule", NULL)) &&
+              strcmp(get(st, "ais_schedule", NULL)->valuestring, "sigmoid") == 0,
+          "settings values and types");
 }
 
 /* the numbers of two runs agree exactly: every subtree but timing */

@@ -10,7 +10,7 @@
 
 static const evae_backend *cpu; /* the specification, called through its table */
 
-/* ---- independent double reference (DESIGN.md section 2), theta in double ---- */
+/* ---- independent double reference (docs/DESIGN.md sections 1.2-1.4), theta in double ---- */
 typedef struct {
     int d, n;
 } dims;

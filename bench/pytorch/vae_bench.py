@@ -2,7 +2,7 @@
 """The energy-prior VAEs of evae in PyTorch, timed per epoch: the baseline that bench_epoch is
 compared with on the same machine, in the same run.
 
-Same architecture (DESIGN.md section 3), same objective (section 2), same step as src/cli/train.c:
+Same architecture (docs/DESIGN.md s.2), same objective (s.1.4-1.5), same step as src/cli/train.c:
   - ALB step: x = binarize(p, u) (MNIST) or y = logit(alpha + (1-2 alpha)(x+u)/256) (CIFAR-10);
     enc(x) -> [mean | logvar]; z = mean + exp(logvar/2) eps; dec(z) -> Bernoulli logits or
     Laplace means with the calibrated scale b = mean|y - mean| (floored at 1e-3, a constant);

@@ -84,13 +84,12 @@ static int run_stages(evae_eval_report *r, const evae_model *m, const float *tra
     r->t_prepare.wall_s += prep.wall_s;
 
     /* 1. log Z */
-    evae_ais_opts ais;
-    int rc = evae_eval_ais_opts(c, &ais);
+    evae_ais_opts ais = evae_eval_ais_opts(c);
     clk = clock_start();
-    if (!rc && m->shape.prior_grbm)
+    if (m->shape.prior_grbm)
         fprintf(stderr, "log Z by AIS: %d runs x %d chains x %d %s temperatures\n", ais.runs,
-                ais.chains, ais.temperatures, c->eval.ais_schedule);
-    rc = rc || evae_eval_log_z(m, &ais, &r->lz, progress_print, prog);
+                ais.chains, ais.temperatures, evae_ais_schedule_name(ais.schedule));
+    int rc = evae_eval_log_z(m, &ais, &r->lz, progress_print, prog);
     r->t_log_z = clock_stop(clk);
 
     /* 2, 4, 5. importance sampling */
@@ -172,15 +171,13 @@ int evae_eval_main(int argc, char **argv)
         snprintf(tmp, sizeof tmp, "%s", ckpt);
         snprintf(r->out_dir, sizeof r->out_dir, "%s", dirname(tmp));
     }
-    const evae_backend *be = evae_backend_by_name(c->device);
+    const evae_backend *be = evae_backend_for(c->device);
     if (!be) {
         free(ckpt);
         free(r);
         return 1;
     }
     snprintf(r->device, sizeof r->device, "%s", be->name);
-    snprintf(r->dataset, sizeof r->dataset, "%s", c->data.dataset);
-    snprintf(r->prior, sizeof r->prior, "%s", c->model.prior);
 
     stage_clock clk = clock_start();
     /* the run's held-out set: its validation split when it trained with one (labelled so),
@@ -223,7 +220,7 @@ int evae_eval_main(int argc, char **argv)
         test_dev = evae_upload_dataset(be, &test, as_unit);
         r->t_prepare = clock_stop(clk);
         printf("evaluating %s (epoch %d, %s prior) on %d %s examples, device %s\n", ckpt,
-               st.epoch, c->model.prior, r->n_test, r->test_set, be->name);
+               st.epoch, evae_prior_name(c->model.prior), r->n_test, r->test_set, be->name);
         fflush(stdout);
         eval_progress prog = {.tty = isatty(STDERR_FILENO), .last = 0.0, .last_tenth = -1};
         rc = run_stages(r, &m, train_dev, train.n, test_dev, &prog);

@@ -14,7 +14,7 @@
 #include "evae/util.h"
 
 int evae_write_grids(const evae_model *m, evae_workspace *w, const char *dir, const char *tag,
-                     const char *sampler, int steps, float eta, int n_samples, uint64_t seed,
+                     evae_sampler sampler, int steps, float eta, int n_samples, uint64_t seed,
                      const float *heldout_x_dev, int n_recon)
 {
     int C = m->shape.channels, H = m->shape.height, W = m->shape.width, D = m->x_dim;

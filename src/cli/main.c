@@ -114,7 +114,7 @@ static int cmd_sample(int argc, char **argv)
             i++;
         }
     }
-    const evae_backend *be = rc ? NULL : evae_backend_by_name(cfg.device);
+    const evae_backend *be = rc ? NULL : evae_backend_for(cfg.device);
     if (!be) {
         free(ckpt);
         return 1;
@@ -146,7 +146,7 @@ static int cmd_sample(int argc, char **argv)
         }
         if (!rc)
             printf("%s: %d samples, %d %s steps (%.2fs, %s)\n", out, n, cfg.sample.steps,
-                   cfg.sample.sampler, evae_now() - t0, be->name);
+                   evae_sampler_name(cfg.sample.sampler), evae_now() - t0, be->name);
         free(img);
         be->free(be, z);
         evae_workspace_free(&w, &m);

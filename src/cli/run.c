@@ -13,12 +13,32 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "evae/io/atomic_file.h"
 #include "evae/model/checkpoint.h"
 #include "evae/util.h"
 
 #ifndef EVAE_SOURCE_DIR
 #define EVAE_SOURCE_DIR "."
 #endif
+
+const evae_backend *evae_backend_for(evae_device device)
+{
+    switch (device) {
+    case EVAE_DEVICE_CPU: return evae_cpu_backend();
+    case EVAE_DEVICE_AUTO: {
+        const evae_backend *be = evae_cuda_backend(NULL);
+        return be ? be : evae_cpu_backend();
+    }
+    case EVAE_DEVICE_CUDA: {
+        const char *why = "unknown reason";
+        const evae_backend *be = evae_cuda_backend(&why);
+        if (!be) evae_error("device=cuda is not available: %s", why);
+        return be;
+    }
+    }
+    evae_error("unknown device %d", (int)device);
+    return NULL;
+}
 
 int evae_mkdirs(const char *path)
 {
@@ -81,7 +101,7 @@ int evae_write_manifest(const char *dir, const evae_config *cfg, int argc, char 
     cJSON_AddStringToObject(j, "program", "evae " EVAE_VERSION);
     cJSON_AddStringToObject(j, "git_commit", commit);
     cJSON_AddNumberToObject(j, "seed", (double)cfg->train.seed);
-    cJSON_AddStringToObject(j, "device", cfg->device);
+    cJSON_AddStringToObject(j, "device", evae_device_name(cfg->device));
     cJSON_AddStringToObject(j, "host", host);
     cJSON_AddStringToObject(j, "started", when);
     cJSON *cmd = cJSON_AddArrayToObject(j, "command_line");
@@ -93,37 +113,30 @@ int evae_write_manifest(const char *dir, const evae_config *cfg, int argc, char 
 #ifdef __VERSION__
     cJSON_AddStringToObject(lib, "compiler", __VERSION__);
 #endif
-    const evae_backend *be = evae_backend_by_name(cfg->device);
+    const evae_backend *be = evae_backend_for(cfg->device);
     if (be) cJSON_AddStringToObject(j, "backend", be->name);
     if (be) cJSON_AddStringToObject(lib, "device", be->describe(be));
     /* chosen on first use (cuDNN: once per convolution shape): the trainer rewrites the manifest
      * after its first epoch so that they are recorded */
     if (be && be->algorithms(be)[0]) cJSON_AddStringToObject(j, "algorithms", be->algorithms(be));
-    char *text = cJSON_Print(j);
-    cJSON_Delete(j);
     char path[4096];
     snprintf(path, sizeof path, "%s/manifest.json", dir);
-    FILE *f = fopen(path, "w");
-    int rc = 0;
-    if (!f || fprintf(f, "%s\n", text) < 0 || fclose(f) != 0) {
-        evae_error("%s: cannot write the manifest: %s", path, strerror(errno));
-        rc = 1;
-    }
-    free(text);
+    int rc = evae_atomic_write_json(path, j);
+    cJSON_Delete(j);
     return rc;
 }
 
 evae_model_shape evae_shape_from_config(const evae_config *cfg, int channels, int height, int width)
 {
     evae_model_shape s = {
-        .arch = strcmp(cfg->data.dataset, "cifar10") == 0 ? EVAE_ARCH_CONV : EVAE_ARCH_MLP,
+        .arch = cfg->data.dataset == EVAE_DATA_CIFAR10 ? EVAE_ARCH_CONV : EVAE_ARCH_MLP,
         .channels = channels,
         .height = height,
         .width = width,
         .latent = cfg->model.latent,
         .hidden = cfg->model.hidden,
         .grbm_hidden = cfg->model.grbm_hidden,
-        .prior_grbm = strcmp(cfg->model.prior, "grbm") == 0,
+        .prior_grbm = cfg->model.prior == EVAE_PRIOR_GRBM,
     };
     return s;
 }
@@ -132,7 +145,7 @@ int evae_load_data(const evae_config *cfg, evae_dataset *train, evae_dataset *he
                    const char **heldout_name)
 {
     int rc;
-    if (strcmp(cfg->data.dataset, "cifar10") == 0)
+    if (cfg->data.dataset == EVAE_DATA_CIFAR10)
         rc = evae_cifar_load(cfg->data.dir, cfg->data.validation, train, heldout, heldout_name);
     else
         rc = evae_mnist_load(cfg->data.dir, cfg->data.validation, train, heldout, heldout_name);

@@ -13,6 +13,7 @@
 
 #include "evae/model/checkpoint.h"
 #include "evae/data/logit.h"
+#include "evae/io/atomic_file.h"
 #include "evae/io/metrics.h"
 #include "evae/math/philox.h"
 #include "evae/cli/progress.h"
@@ -74,26 +75,13 @@ static void run_dir_default(evae_config *cfg)
     snprintf(cfg->run.dir, sizeof cfg->run.dir, "runs/%s-%s", cfg->run.name, stamp);
 }
 
-static int write_text(const char *dir, const char *name, const char *text)
-{
-    char path[4096], tmp[4200];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f || fputs(text, f) < 0 || fclose(f) != 0 || rename(tmp, path) != 0) {
-        evae_error("%s: cannot write", path);
-        return 1;
-    }
-    return 0;
-}
-
 int evae_train(evae_config *cfg, const char *resume_dir, int argc, char **argv)
 {
     if (resume_dir) snprintf(cfg->run.dir, sizeof cfg->run.dir, "%s", resume_dir);
     run_dir_default(cfg);
     const char *dir = cfg->run.dir;
     if (evae_mkdirs(dir)) return 1;
-    const evae_backend *be = evae_backend_by_name(cfg->device);
+    const evae_backend *be = evae_backend_for(cfg->device);
     if (!be) return 1;
 
     evae_dataset train = {0}, heldout = {0};
@@ -127,7 +115,9 @@ int evae_train(evae_config *cfg, const char *resume_dir, int argc, char **argv)
     } else {
         evae_model_init(&m, (uint64_t)cfg->train.seed);
     }
-    rc = rc || write_text(dir, "config.ini", ini) ||
+    char config_path[4096];
+    snprintf(config_path, sizeof config_path, "%s/config.ini", dir);
+    rc = rc || evae_atomic_write_text(config_path, ini) ||
          evae_write_manifest(dir, cfg, argc, argv);
     if (rc) {
         free(ini);
@@ -152,8 +142,8 @@ int evae_train(evae_config *cfg, const char *resume_dir, int argc, char **argv)
     evae_progress_init(&prog);
     double t_run = evae_now();
     printf("training %s: %d %s examples, %d %s, device %s, %ld parameters + %zu prior\n", dir,
-           train.n, cfg->data.dataset, heldout.n, heldout_name, be->name, (long)m.n_params,
-           m.n_theta);
+           train.n, evae_data_set_name(cfg->data.dataset), heldout.n, heldout_name, be->name,
+           (long)m.n_params, m.n_theta);
 
     const int start_epoch = st.epoch;
     for (int epoch = st.epoch; epoch < cfg->train.epochs && !rc; epoch++) {

@@ -100,58 +100,39 @@ static void cifar_append(evae_dataset *dst, evae_dataset *src)
     evae_dataset_free(src);
 }
 
-/* 0: path = dir/name exists (or fails to open for a reason other than absence, which the loader
- * will report); 1: absent; 2: path too long (reported). */
-static int cifar_path(const char *dir, const char *name, char *path, size_t size)
+/* The training batches present, in order (at least one). */
+static int cifar_load_train(const char *dir, evae_dataset *train)
 {
-    int len = snprintf(path, size, "%s/%s", dir, name);
-    if (len < 0 || (size_t)len >= size) {
-        evae_error("%s: path too long", dir);
-        return 2;
-    }
-    FILE *f = fopen(path, "rb");
-    if (f) fclose(f);
-    return !f && errno == ENOENT ? 1 : 0;
-}
-
-int evae_cifar_load(const char *dir, int validation, evae_dataset *train, evae_dataset *heldout,
-                    const char **heldout_name)
-{
-    memset(train, 0, sizeof *train);
-    memset(heldout, 0, sizeof *heldout);
-    if (validation < 0) {
-        evae_error("%s: validation size %d is negative", dir, validation);
-        return 1;
-    }
     char path[4096], name[32];
     for (int b = 1; b <= CIFAR_TRAIN_BATCHES; b++) {
         snprintf(name, sizeof name, "data_batch_%d.bin", b);
-        int found = cifar_path(dir, name, path, sizeof path);
-        if (found == 2) goto fail;
+        int found = evae_data_file(dir, name, path, sizeof path);
+        if (found == 2) return 1;
         if (found == 1) continue;
         evae_dataset batch;
-        if (evae_cifar_load_file(path, &batch)) goto fail;
+        if (evae_cifar_load_file(path, &batch)) return 1;
         cifar_append(train, &batch);
     }
     if (train->n == 0) {
         evae_error("%s: no CIFAR-10 training batch (data_batch_1.bin .. data_batch_%d.bin)", dir,
                    CIFAR_TRAIN_BATCHES);
-        goto fail;
+        return 1;
     }
-    if (validation > 0) {
-        if (evae_dataset_split_last(train, validation, heldout, dir)) goto fail;
-        if (heldout_name) *heldout_name = "validation";
-        return 0;
-    }
-    int found = cifar_path(dir, "test_batch.bin", path, sizeof path);
+    return 0;
+}
+
+static int cifar_load_test(const char *dir, evae_dataset *test)
+{
+    char path[4096];
+    int found = evae_data_file(dir, "test_batch.bin", path, sizeof path);
     if (found == 1)
         evae_error("%s: missing test_batch.bin (the test set when validation = 0)", dir);
-    if (found) goto fail;
-    if (evae_cifar_load_file(path, heldout)) goto fail;
-    if (heldout_name) *heldout_name = "test";
-    return 0;
-fail:
-    evae_dataset_free(train);
-    evae_dataset_free(heldout);
-    return 1;
+    return found || evae_cifar_load_file(path, test);
+}
+
+int evae_cifar_load(const char *dir, int validation, evae_dataset *train, evae_dataset *heldout,
+                    const char **heldout_name)
+{
+    return evae_dataset_load_split(dir, validation, cifar_load_train, cifar_load_test, train,
+                                   heldout, heldout_name);
 }

@@ -1,7 +1,9 @@
-/* The in-memory data set: freeing, the held-out split, label counts, the deterministic shuffle and
- * the float batch gather. */
+/* The in-memory data set: freeing, finding the files, the held-out split, label counts and the
+ * deterministic shuffle. */
 #include "evae/data/dataset.h"
 
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,6 +16,43 @@ void evae_dataset_free(evae_dataset *d)
     free(d->pixels);
     free(d->labels);
     memset(d, 0, sizeof *d);
+}
+
+int evae_dataset_load_split(const char *dir, int validation, evae_part_loader load_train,
+                            evae_part_loader load_test, evae_dataset *train,
+                            evae_dataset *heldout, const char **heldout_name)
+{
+    memset(train, 0, sizeof *train);
+    memset(heldout, 0, sizeof *heldout);
+    if (validation < 0) {
+        evae_error("%s: validation size %d is negative", dir, validation);
+        return 1;
+    }
+    if (load_train(dir, train)) goto fail;
+    if (validation > 0) {
+        if (evae_dataset_split_last(train, validation, heldout, dir)) goto fail;
+        if (heldout_name) *heldout_name = "validation";
+        return 0;
+    }
+    if (load_test(dir, heldout)) goto fail;
+    if (heldout_name) *heldout_name = "test";
+    return 0;
+fail:
+    evae_dataset_free(train);
+    evae_dataset_free(heldout);
+    return 1;
+}
+
+int evae_data_file(const char *dir, const char *name, char *path, size_t size)
+{
+    int len = snprintf(path, size, "%s/%s", dir, name);
+    if (len < 0 || (size_t)len >= size) {
+        evae_error("%s: path too long", dir);
+        return 2;
+    }
+    FILE *f = fopen(path, "rb");
+    if (f) fclose(f);
+    return !f && errno == ENOENT ? 1 : 0;
 }
 
 int evae_dataset_split_last(evae_dataset *d, int count, evae_dataset *tail, const char *what)

@@ -223,23 +223,11 @@ fail:
  * when a file was chosen, 1 when neither exists, 2 when the path does not fit. */
 static int mnist_pick(const char *dir, const char *base, char *path, size_t size)
 {
-    int len = snprintf(path, size, "%s/%s", dir, base);
-    if (len < 0 || (size_t)len + 3 >= size) {
-        evae_error("%s: path too long", dir);
-        return 2;
-    }
-    FILE *f = fopen(path, "rb");
-    if (f || errno != ENOENT) {
-        if (f) fclose(f);
-        return 0;
-    }
-    strcat(path, ".gz");
-    f = fopen(path, "rb");
-    if (f || errno != ENOENT) {
-        if (f) fclose(f);
-        return 0;
-    }
-    return 1;
+    int found = evae_data_file(dir, base, path, size);
+    if (found != 1) return found;
+    char gz[80];
+    snprintf(gz, sizeof gz, "%s.gz", base);
+    return evae_data_file(dir, gz, path, size);
 }
 
 /* MNIST images of the pair named by prefix ("train" or "t10k"); absent files are an error. */
@@ -264,26 +252,19 @@ static int mnist_load_pair(const char *dir, const char *prefix, const char *why,
     return 0;
 }
 
+static int mnist_load_train(const char *dir, evae_dataset *out)
+{
+    return mnist_load_pair(dir, "train", "the MNIST training set", out);
+}
+
+static int mnist_load_test(const char *dir, evae_dataset *out)
+{
+    return mnist_load_pair(dir, "t10k", "the test set when validation = 0", out);
+}
+
 int evae_mnist_load(const char *dir, int validation, evae_dataset *train, evae_dataset *heldout,
                     const char **heldout_name)
 {
-    memset(train, 0, sizeof *train);
-    memset(heldout, 0, sizeof *heldout);
-    if (validation < 0) {
-        evae_error("%s: validation size %d is negative", dir, validation);
-        return 1;
-    }
-    if (mnist_load_pair(dir, "train", "the MNIST training set", train)) return 1;
-    if (validation > 0) {
-        if (evae_dataset_split_last(train, validation, heldout, dir)) goto fail;
-        if (heldout_name) *heldout_name = "validation";
-        return 0;
-    }
-    if (mnist_load_pair(dir, "t10k", "the test set when validation = 0", heldout)) goto fail;
-    if (heldout_name) *heldout_name = "test";
-    return 0;
-fail:
-    evae_dataset_free(train);
-    evae_dataset_free(heldout);
-    return 1;
+    return evae_dataset_load_split(dir, validation, mnist_load_train, mnist_load_test, train,
+                                   heldout, heldout_name);
 }

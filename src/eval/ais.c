@@ -24,20 +24,6 @@ evae_ais_opts evae_ais_default_opts(void)
     return o;
 }
 
-int evae_ais_schedule_from_name(const char *name, evae_ais_schedule *out)
-{
-    if (name && strcmp(name, "linear") == 0) {
-        *out = EVAE_AIS_LINEAR;
-        return 0;
-    }
-    if (name && strcmp(name, "sigmoid") == 0) {
-        *out = EVAE_AIS_SIGMOID;
-        return 0;
-    }
-    evae_error("ais: unknown schedule '%s' (use linear or sigmoid)", name ? name : "(null)");
-    return 1;
-}
-
 static double sigmoid(double x) { return 1.0 / (1.0 + exp(-x)); }
 
 static int check_opts(const evae_ais_opts *o)
@@ -93,6 +79,20 @@ static double log_mean_exp(const double *x, size_t count)
     double s = 0.0;
     for (size_t i = 0; i < count; i++) s += exp(x[i] - mx);
     return mx + log(s / (double)count);
+}
+
+void evae_ais_run_spread(const double *run_log_z, int runs, double *run_std, double *std_err)
+{
+    if (runs < 2) {
+        *run_std = *std_err = NAN;
+        return;
+    }
+    double mean = 0.0, var = 0.0;
+    for (int k = 0; k < runs; k++) mean += run_log_z[k] / runs;
+    for (int k = 0; k < runs; k++)
+        var += (run_log_z[k] - mean) * (run_log_z[k] - mean) / (runs - 1);
+    *run_std = sqrt(var);
+    *std_err = *run_std / sqrt((double)runs);
 }
 
 static uint64_t ais_stream(int run, int k)
@@ -158,16 +158,7 @@ int evae_ais_log_z(const evae_backend *be, const float *theta, int d, int n,
         s2 += w * w;
     }
     r->ess = s1 * s1 / s2;
-    if (o->runs > 1) {
-        double mean = 0.0, var = 0.0;
-        for (int k = 0; k < o->runs; k++) mean += r->run_log_z[k] / o->runs;
-        for (int k = 0; k < o->runs; k++)
-            var += (r->run_log_z[k] - mean) * (r->run_log_z[k] - mean) / (o->runs - 1);
-        r->run_std = sqrt(var);
-        r->std_err = r->run_std / sqrt((double)o->runs);
-    } else {
-        r->run_std = r->std_err = NAN;
-    }
+    evae_ais_run_spread(r->run_log_z, o->runs, &r->run_std, &r->std_err);
 
     be->free(be, z);
     be->free(be, E);

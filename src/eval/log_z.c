@@ -8,18 +8,18 @@
 
 #include "evae/util.h"
 
-int evae_eval_ais_opts(const evae_config *cfg, evae_ais_opts *o)
+evae_ais_opts evae_eval_ais_opts(const evae_config *cfg)
 {
-    *o = evae_ais_default_opts();
-    o->chains = cfg->eval.ais_chains;
-    o->temperatures = cfg->eval.ais_temperatures;
-    if (evae_ais_schedule_from_name(cfg->eval.ais_schedule, &o->schedule)) return 1;
-    o->sigmoid_delta = (float)cfg->eval.ais_sigmoid_delta;
-    o->gibbs_steps = cfg->eval.ais_gibbs_steps;
-    o->runs = cfg->eval.ais_runs;
-    o->seed = (uint64_t)cfg->eval.seed;
-    o->mutate_beta = 1.0f;
-    return 0;
+    evae_ais_opts o = evae_ais_default_opts();
+    o.chains = cfg->eval.ais_chains;
+    o.temperatures = cfg->eval.ais_temperatures;
+    o.schedule = cfg->eval.ais_schedule;
+    o.sigmoid_delta = (float)cfg->eval.ais_sigmoid_delta;
+    o.gibbs_steps = cfg->eval.ais_gibbs_steps;
+    o.runs = cfg->eval.ais_runs;
+    o.seed = (uint64_t)cfg->eval.seed;
+    o.mutate_beta = 1.0f;
+    return o;
 }
 
 int evae_eval_log_z(const evae_model *m, const evae_ais_opts *o, evae_log_z *r,
@@ -62,23 +62,14 @@ int evae_eval_log_z(const evae_model *m, const evae_ais_opts *o, evae_log_z *r,
     double mx = -INFINITY;
     for (int k = 0; k < o->runs; k++)
         if (L[k] > mx) mx = L[k];
-    double s1 = 0.0, s2 = 0.0, mean = 0.0;
+    double s1 = 0.0, s2 = 0.0;
     for (int k = 0; k < o->runs; k++) {
         double w = exp(L[k] - mx); /* S1_k / (C e^mx) */
         s1 += w;
         s2 += w * w / ess[k];
-        mean += r->run_log_z[k] / o->runs;
     }
     r->log_z = r->log_z0 + mx + log(s1 / o->runs);
     r->ess = s1 * s1 / s2;
-    if (o->runs > 1) {
-        double var = 0.0;
-        for (int k = 0; k < o->runs; k++)
-            var += (r->run_log_z[k] - mean) * (r->run_log_z[k] - mean) / (o->runs - 1);
-        r->run_std = sqrt(var);
-        r->std_err = r->run_std / sqrt((double)o->runs);
-    } else {
-        r->run_std = r->std_err = NAN;
-    }
+    evae_ais_run_spread(r->run_log_z, o->runs, &r->run_std, &r->std_err);
     return 0;
 }

@@ -5,12 +5,12 @@
 #include "evae/eval/eval.h"
 
 #include <cjson/cJSON.h>
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "evae/io/atomic_file.h"
 #include "evae/util.h"
 
 static void add_time(cJSON *o, const char *name, const evae_stage_time *t)
@@ -77,6 +77,17 @@ static cJSON *classifier_settings(cJSON *o, const evae_eval_report *r)
     return s;
 }
 
+/* One configuration key into the JSON object: numbers as numbers (the text reads back to the
+ * very value), names as strings. */
+static void add_setting(void *obj, const char *key, evae_value_kind kind, const char *value)
+{
+    switch (kind) {
+    case EVAE_VALUE_NUMBER: cJSON_AddNumberToObject(obj, key, strtod(value, NULL)); break;
+    case EVAE_VALUE_BOOL: cJSON_AddBoolToObject(obj, key, value[0] == 't'); break;
+    case EVAE_VALUE_TEXT: cJSON_AddStringToObject(obj, key, value); break;
+    }
+}
+
 static cJSON *build_json(const evae_eval_report *r)
 {
     const evae_is_summary *is = &r->is;
@@ -87,8 +98,8 @@ static cJSON *build_json(const evae_eval_report *r)
     cJSON_AddStringToObject(j, "checkpoint", r->checkpoint);
     cJSON_AddNumberToObject(j, "checkpoint_epoch", (double)r->epoch);
     cJSON_AddStringToObject(j, "device", r->device);
-    cJSON_AddStringToObject(j, "dataset", r->dataset);
-    cJSON_AddStringToObject(j, "prior", r->prior);
+    cJSON_AddStringToObject(j, "dataset", evae_data_set_name(r->cfg.data.dataset));
+    cJSON_AddStringToObject(j, "prior", evae_prior_name(r->cfg.model.prior));
     cJSON_AddStringToObject(j, "unit", bpd ? "nats of the logit-space data, and bits/dim of the "
                                              "8-bit images"
                                            : "nats");
@@ -131,8 +142,7 @@ static cJSON *build_json(const evae_eval_report *r)
         cJSON *s = cJSON_AddObjectToObject(lo, "settings");
         cJSON_AddNumberToObject(s, "chains", o->chains);
         cJSON_AddNumberToObject(s, "temperatures", o->temperatures);
-        cJSON_AddStringToObject(s, "schedule", o->schedule == EVAE_AIS_SIGMOID ? "sigmoid"
-                                                                                : "linear");
+        cJSON_AddStringToObject(s, "schedule", evae_ais_schedule_name(o->schedule));
         cJSON_AddNumberToObject(s, "sigmoid_delta", o->sigmoid_delta);
         cJSON_AddNumberToObject(s, "gibbs_steps", o->gibbs_steps);
         cJSON_AddNumberToObject(s, "runs", o->runs);
@@ -242,25 +252,8 @@ static cJSON *build_json(const evae_eval_report *r)
     add_time(tm, "classifier", &r->t_classifier);
     add_time(tm, "total", &r->t_total);
 
-    cJSON *st = cJSON_AddObjectToObject(j, "settings");
-    const evae_config *c = &r->cfg;
-    cJSON_AddNumberToObject(st, "k", c->eval.k);
-    cJSON_AddNumberToObject(st, "batch", c->eval.batch);
-    cJSON_AddNumberToObject(st, "test_limit", c->eval.test_limit);
-    cJSON_AddNumberToObject(st, "seed", (double)c->eval.seed);
-    cJSON_AddNumberToObject(st, "ais_chains", c->eval.ais_chains);
-    cJSON_AddNumberToObject(st, "ais_temperatures", c->eval.ais_temperatures);
-    cJSON_AddStringToObject(st, "ais_schedule", c->eval.ais_schedule);
-    cJSON_AddNumberToObject(st, "ais_sigmoid_delta", c->eval.ais_sigmoid_delta);
-    cJSON_AddNumberToObject(st, "ais_gibbs_steps", c->eval.ais_gibbs_steps);
-    cJSON_AddNumberToObject(st, "ais_runs", c->eval.ais_runs);
-    cJSON_AddNumberToObject(st, "classifier_epochs", c->eval.classifier_epochs);
-    cJSON_AddNumberToObject(st, "classifier_hidden", c->eval.classifier_hidden);
-    cJSON_AddNumberToObject(st, "classifier_batch", c->eval.classifier_batch);
-    cJSON_AddNumberToObject(st, "classifier_lr", c->eval.classifier_lr);
-    cJSON_AddNumberToObject(st, "classifier_train_limit", c->eval.classifier_train_limit);
-    cJSON_AddNumberToObject(st, "langevin_steps", c->eval.langevin_steps);
-    cJSON_AddNumberToObject(st, "langevin_eta", c->eval.langevin_eta);
+    /* every [eval] key, as the config table lists them */
+    evae_config_each_key(&r->cfg, "eval", add_setting, cJSON_AddObjectToObject(j, "settings"));
     return j;
 }
 
@@ -289,10 +282,11 @@ void evae_eval_print_table(const evae_eval_report *r, FILE *f)
                  "%.4f ± %.4f (AIS: %d chains x %d %s temperatures x %d runs, run sd %.4f, "
                  "ESS %.0f of %d)",
                  lz->log_z, lz->std_err, lz->opts.chains, lz->opts.temperatures,
-                 c->eval.ais_schedule, lz->runs, lz->run_std, lz->ess,
+                 evae_ais_schedule_name(c->eval.ais_schedule), lz->runs, lz->run_std, lz->ess,
                  lz->opts.chains * lz->runs);
     fprintf(f, "Checkpoint `%s` (epoch %ld): %s, prior %s, %d %s examples, device %s.\n\n",
-            r->checkpoint, r->epoch, r->dataset, r->prior, r->n_test, r->test_set, r->device);
+            r->checkpoint, r->epoch, evae_data_set_name(c->data.dataset),
+            evae_prior_name(c->model.prior), r->n_test, r->test_set, r->device);
     fprintf(f, "log Z = %s\n\n", lzs);
     fprintf(f, "| quantity (nats, lower is better) | estimator | value ± SE | note |\n");
     fprintf(f, "|---|---|---|---|\n");
@@ -342,34 +336,21 @@ void evae_eval_print_table(const evae_eval_report *r, FILE *f)
         fprintf(f, "| %s | %.1f | %.1f |\n", rows[i].name, rows[i].t->cpu_s, rows[i].t->wall_s);
 }
 
-static int write_file(const char *dir, const char *name, const char *text, const char *md_head,
-                      const evae_eval_report *r)
+static int write_table(FILE *f, void *r)
 {
-    char path[4200], tmp[4300];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    int ok = f != NULL;
-    if (ok && text) ok = fputs(text, f) >= 0 && fputc('\n', f) != EOF;
-    if (ok && md_head) {
-        ok = fputs(md_head, f) >= 0;
-        evae_eval_print_table(r, f);
-    }
-    if (f) ok = fclose(f) == 0 && ok;
-    if (!ok || rename(tmp, path) != 0) {
-        evae_error("%s: cannot write: %s", path, strerror(errno));
-        return 1;
-    }
+    fputs("# Evaluation (`evae eval`)\n\n", f);
+    evae_eval_print_table(r, f);
     return 0;
 }
 
 int evae_eval_write(const evae_eval_report *r)
 {
     cJSON *j = build_json(r);
-    char *text = cJSON_Print(j);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/eval.json", r->out_dir);
+    int rc = evae_atomic_write_json(path, j);
     cJSON_Delete(j);
-    int rc = write_file(r->out_dir, "eval.json", text, NULL, r);
-    free(text);
-    rc = rc || write_file(r->out_dir, "eval.md", NULL, "# Evaluation (`evae eval`)\n\n", r);
+    snprintf(path, sizeof path, "%s/eval.md", r->out_dir);
+    rc = rc || evae_atomic_write(path, write_table, (void *)r);
     return rc;
 }

@@ -18,6 +18,43 @@
 
 typedef enum key_type { KEY_INT, KEY_LONG, KEY_FLOAT, KEY_BOOL, KEY_STRING, KEY_CHOICE } key_type;
 
+/* One allowed value of a choice key: its name in files and messages, its enum value in
+ * evae_config. Lists end with {NULL, 0}; the first name listed is shown first. */
+typedef struct choice {
+    const char *name;
+    int value;
+} choice;
+
+static const choice device_choices[] = {
+    {"auto", EVAE_DEVICE_AUTO}, {"cpu", EVAE_DEVICE_CPU}, {"cuda", EVAE_DEVICE_CUDA}, {NULL, 0}};
+static const choice data_set_choices[] = {
+    {"mnist", EVAE_DATA_MNIST}, {"cifar10", EVAE_DATA_CIFAR10}, {NULL, 0}};
+static const choice prior_choices[] = {
+    {"grbm", EVAE_PRIOR_GRBM}, {"gaussian", EVAE_PRIOR_GAUSSIAN}, {NULL, 0}};
+static const choice projection_choices[] = {
+    {"gaussian", EVAE_PROJECTION_GAUSSIAN}, {"rademacher", EVAE_PROJECTION_RADEMACHER}, {NULL, 0}};
+static const choice sampler_choices[] = {
+    {"langevin", EVAE_SAMPLER_LANGEVIN}, {"gibbs", EVAE_SAMPLER_GIBBS}, {NULL, 0}};
+static const choice ais_schedule_choices[] = {
+    {"sigmoid", EVAE_AIS_SIGMOID}, {"linear", EVAE_AIS_LINEAR}, {NULL, 0}};
+
+static const char *choice_name(const choice *list, int value)
+{
+    for (const choice *c = list; c->name; c++)
+        if (c->value == value) return c->name;
+    return "?";
+}
+
+const char *evae_device_name(evae_device v) { return choice_name(device_choices, v); }
+const char *evae_data_set_name(evae_data_set v) { return choice_name(data_set_choices, v); }
+const char *evae_prior_name(evae_prior_kind v) { return choice_name(prior_choices, v); }
+const char *evae_projection_name(evae_projection v) { return choice_name(projection_choices, v); }
+const char *evae_sampler_name(evae_sampler v) { return choice_name(sampler_choices, v); }
+const char *evae_ais_schedule_name(evae_ais_schedule v)
+{
+    return choice_name(ais_schedule_choices, v);
+}
+
 typedef struct config_key {
     const char *name;  /* "section.key", or "key" for the few keys before any section */
     key_type type;
@@ -27,7 +64,7 @@ typedef struct config_key {
     long long imin, imax;     /* KEY_INT, KEY_LONG: inclusive range */
     double fmin, fmax;        /* KEY_FLOAT: range ... */
     bool fmin_open, fmax_open; /* ... with an excluded bound where set */
-    const char *choices;      /* KEY_CHOICE: "a|b|c" */
+    const choice *choices;    /* KEY_CHOICE: the allowed values; the field is an enum */
     bool nonempty;            /* KEY_STRING: "" is not allowed */
     const char *doc;
 } config_key;
@@ -49,21 +86,21 @@ typedef struct config_key {
 
 /* The single list of keys. Keys without a section come first; each section's keys together. */
 static const config_key config_keys[] = {
-    CHOICE_KEY("device", device, "auto", "auto|cpu|cuda",
+    CHOICE_KEY("device", device, "auto", device_choices,
                "compute backend; auto = cuda when a GPU is usable, else cpu"),
 
     STRING_KEY("run.dir", run.dir, "", false,
                "output folder; empty = runs/<name>-<YYYYmmdd-HHMMSS>"),
     STRING_KEY("run.name", run.name, "mnist", true, "run name, prefix of the default folder"),
 
-    CHOICE_KEY("data.dataset", data.dataset, "mnist", "mnist|cifar10", "which data set"),
+    CHOICE_KEY("data.dataset", data.dataset, "mnist", data_set_choices, "which data set"),
     STRING_KEY("data.dir", data.dir, "data/mnist-10k", true, "folder holding the data files"),
     INT_KEY("data.validation", data.validation, "0", 0, 1000000,
             "training examples held out for validation"),
     INT_KEY("data.train_limit", data.train_limit, "0", 0, 10000000,
             "use only the first N training examples; 0 = all"),
 
-    CHOICE_KEY("model.prior", model.prior, "grbm", "grbm|gaussian",
+    CHOICE_KEY("model.prior", model.prior, "grbm", prior_choices,
                "latent prior: GRBM energy, or the standard normal baseline"),
     INT_KEY("model.latent", model.latent, "64", 1, 4096, "latent dimension d (= GRBM visible units)"),
     INT_KEY("model.hidden", model.hidden, "512", 1, 65536, "MLP hidden width (MNIST networks)"),
@@ -86,12 +123,12 @@ static const config_key config_keys[] = {
 
     INT_KEY("ssm.projections", ssm.projections, "1", 1, 1024,
             "random projections M per sample in sliced score matching"),
-    CHOICE_KEY("ssm.distribution", ssm.distribution, "gaussian", "gaussian|rademacher",
+    CHOICE_KEY("ssm.distribution", ssm.distribution, "gaussian", projection_choices,
                "distribution of the projection vectors"),
     BOOL_KEY("ssm.variance_reduced", ssm.variance_reduced, "true",
              "SSM-VR: the first term's expectation over projections in closed form"),
 
-    CHOICE_KEY("sample.sampler", sample.sampler, "langevin", "langevin|gibbs",
+    CHOICE_KEY("sample.sampler", sample.sampler, "langevin", sampler_choices,
                "sampler for prior samples"),
     INT_KEY("sample.steps", sample.steps, "100", 0, 10000000, "sampler steps"),
     FLOAT_KEY("sample.eta", sample.eta, "0.01", 0, true, 10, false, "Langevin step size"),
@@ -108,7 +145,7 @@ static const config_key config_keys[] = {
     INT_KEY("eval.ais_chains", eval.ais_chains, "1000", 1, 10000000, "AIS chains per run"),
     INT_KEY("eval.ais_temperatures", eval.ais_temperatures, "10000", 1, 100000000,
             "AIS steps of the inverse temperature from 0 to 1"),
-    CHOICE_KEY("eval.ais_schedule", eval.ais_schedule, "sigmoid", "sigmoid|linear",
+    CHOICE_KEY("eval.ais_schedule", eval.ais_schedule, "sigmoid", ais_schedule_choices,
                "AIS temperature schedule"),
     FLOAT_KEY("eval.ais_sigmoid_delta", eval.ais_sigmoid_delta, "4", 0, true, 100, false,
               "steepness of the sigmoid schedule"),
@@ -282,20 +319,23 @@ static void format_allowed(const config_key *k, char *buf, size_t n)
         snprintf(buf, n, "%stext of at most %zu characters", k->nonempty ? "non-empty " : "",
                  k->size - 1);
         break;
-    case KEY_CHOICE: snprintf(buf, n, "%s", k->choices); break;
+    case KEY_CHOICE: {
+        size_t used = 0;
+        buf[0] = '\0';
+        for (const choice *c = k->choices; c->name && used < n; c++)
+            used += (size_t)snprintf(buf + used, n - used, "%s%s", c == k->choices ? "" : "|",
+                                     c->name);
+        break;
+    }
     }
 }
 
-static bool choice_allowed(const char *choices, const char *value)
+/* The entry of `name` among the allowed values of a choice key; NULL when not allowed. */
+static const choice *find_choice(const config_key *k, const char *name)
 {
-    size_t len = strlen(value);
-    for (const char *p = choices; *p;) {
-        const char *bar = strchr(p, '|');
-        size_t cl = bar ? (size_t)(bar - p) : strlen(p);
-        if (cl == len && strncmp(p, value, len) == 0) return true;
-        p += cl + (bar ? 1 : 0);
-    }
-    return false;
+    for (const choice *c = k->choices; c->name; c++)
+        if (strcmp(c->name, name) == 0) return c;
+    return NULL;
 }
 
 /* Parse `text` for key k and store it in c. Strict: the whole text must be the value. On error
@@ -357,13 +397,17 @@ static int parse_value(const config_key *k, const char *text, evae_config *c, co
                    text);
         return 1;
     }
-    case KEY_STRING:
     case KEY_CHOICE: {
-        size_t len = strlen(text);
-        if (k->type == KEY_CHOICE && !choice_allowed(k->choices, text)) {
-            evae_error("%s: %s: '%s' is not one of %s", where, k->name, text, k->choices);
+        const choice *c = find_choice(k, text);
+        if (!c) {
+            evae_error("%s: %s: '%s' is not one of %s", where, k->name, text, allowed);
             return 1;
         }
+        *(int *)dst = c->value;
+        return 0;
+    }
+    case KEY_STRING: {
+        size_t len = strlen(text);
         if (len >= k->size) {
             evae_error("%s: %s: value is too long (%zu characters, at most %zu)", where, k->name,
                        len, k->size - 1);
@@ -407,8 +451,8 @@ static void format_value(const config_key *k, const evae_config *c, char *buf, s
         break;
     }
     case KEY_BOOL: snprintf(buf, n, "%s", *(const int *)src ? "true" : "false"); break;
-    case KEY_STRING:
-    case KEY_CHOICE: snprintf(buf, n, "%s", (const char *)src); break;
+    case KEY_STRING: snprintf(buf, n, "%s", (const char *)src); break;
+    case KEY_CHOICE: snprintf(buf, n, "%s", choice_name(k->choices, *(const int *)src)); break;
     }
 }
 
@@ -421,13 +465,14 @@ static void check_table(void)
     memset(&scratch, 0, sizeof scratch);
     for (int i = 0; i < KEY_COUNT; i++) {
         const config_key *k = &config_keys[i];
-        size_t want = k->type == KEY_INT || k->type == KEY_BOOL ? sizeof(int)
+        size_t want = k->type == KEY_INT || k->type == KEY_BOOL || k->type == KEY_CHOICE
+                          ? sizeof(int)
                       : k->type == KEY_LONG                     ? sizeof(long)
                       : k->type == KEY_FLOAT                    ? sizeof(double)
                                                                 : 0;
         bool ok = want ? k->size == want : k->size > 1;
         if (k->type == KEY_INT) ok = ok && k->imin >= INT_MIN && k->imax <= INT_MAX;
-        if (k->type == KEY_CHOICE) ok = ok && k->choices;
+        if (k->type == KEY_CHOICE) ok = ok && k->choices && k->choices[0].name;
         if (k->offset + k->size > sizeof(evae_config)) ok = false;
         for (int j = 0; j < i; j++) ok = ok && strcmp(config_keys[j].name, k->name) != 0;
         /* keys without section first; a section's keys contiguous (the INI writer needs it) */
@@ -671,6 +716,23 @@ char *evae_config_to_ini_string(const evae_config *c)
         return NULL;
     }
     return buf;
+}
+
+void evae_config_each_key(const evae_config *c, const char *section, evae_config_visit_fn visit,
+                          void *ctx)
+{
+    check_table();
+    size_t len = strlen(section);
+    for (int i = 0; i < KEY_COUNT; i++) {
+        const config_key *k = &config_keys[i];
+        if (section_length(k->name) != len || strncmp(k->name, section, len) != 0) continue;
+        char value[600];
+        format_value(k, c, value, sizeof value);
+        evae_value_kind kind = k->type == KEY_BOOL                         ? EVAE_VALUE_BOOL
+                               : k->type == KEY_STRING || k->type == KEY_CHOICE ? EVAE_VALUE_TEXT
+                                                                            : EVAE_VALUE_NUMBER;
+        visit(ctx, k->name + (len ? len + 1 : 0), kind, value);
+    }
 }
 
 void evae_config_print_keys(FILE *f)

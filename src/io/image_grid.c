@@ -1,14 +1,28 @@
 #include "evae/io/image_grid.h"
 
-#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include <stb/stb_image_write.h>
 
+#include "evae/io/atomic_file.h"
 #include "evae/util.h"
+
+typedef struct png_image {
+    const uint8_t *pix; /* [h, w, channels] */
+    int w, h, channels;
+} png_image;
+
+static void put_bytes(void *f, void *data, int size) { fwrite(data, 1, (size_t)size, f); }
+
+/* stb encodes the whole PNG in memory and hands it over; a short fwrite shows in ferror */
+static int write_png(FILE *f, void *ctx)
+{
+    const png_image *p = ctx;
+    return !stbi_write_png_to_func(put_bytes, f, p->w, p->h, p->channels, p->pix,
+                                   p->w * p->channels);
+}
 
 int evae_png_grid(const char *path, const float *images, int count, int C, int H, int W, int cols)
 {
@@ -31,19 +45,8 @@ int evae_png_grid(const char *path, const float *images, int count, int C, int H
                     pix[((size_t)(oy + y) * gw + ox + x) * C + c] = (uint8_t)(v * 255.0f + 0.5f);
                 }
     }
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    int ok = stbi_write_png(tmp, gw, gh, C, pix, gw * C);
+    png_image png = {pix, gw, gh, C};
+    int rc = evae_atomic_write(path, write_png, &png);
     free(pix);
-    if (!ok) {
-        evae_error("%s: could not write the PNG (is the folder writable?)", tmp);
-        remove(tmp);
-        return 1;
-    }
-    if (rename(tmp, path) != 0) {
-        evae_error("%s: could not rename %s into place: %s", path, tmp, strerror(errno));
-        remove(tmp);
-        return 1;
-    }
-    return 0;
+    return rc;
 }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "evae/io/atomic_file.h"
 #include "evae/util.h"
 
 int evae_metrics_append(const char *path, cJSON *obj)
@@ -22,31 +23,32 @@ int evae_metrics_append(const char *path, cJSON *obj)
     return rc;
 }
 
+typedef struct kept_lines {
+    FILE *in;      /* the metrics as logged so far */
+    int max_epoch; /* lines of later epochs are dropped */
+} kept_lines;
+
+static int copy_kept_lines(FILE *out, void *ctx)
+{
+    kept_lines *k = ctx;
+    char *line = NULL;
+    size_t cap = 0;
+    while (getline(&line, &cap, k->in) > 0) {
+        cJSON *o = cJSON_Parse(line);
+        cJSON *e = o ? cJSON_GetObjectItemCaseSensitive(o, "epoch") : NULL;
+        if (!e || !cJSON_IsNumber(e) || e->valuedouble <= k->max_epoch) fputs(line, out);
+        cJSON_Delete(o);
+    }
+    free(line);
+    return ferror(k->in) != 0; /* a read error must not cut the file short */
+}
+
 int evae_metrics_truncate(const char *path, int max_epoch)
 {
     FILE *in = fopen(path, "r");
     if (!in) return 0; /* nothing logged yet */
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *out = fopen(tmp, "w");
-    if (!out) {
-        fclose(in);
-        evae_error("%s: cannot rewrite metrics: %s", tmp, strerror(errno));
-        return 1;
-    }
-    char *line = NULL;
-    size_t cap = 0;
-    while (getline(&line, &cap, in) > 0) {
-        cJSON *o = cJSON_Parse(line);
-        cJSON *e = o ? cJSON_GetObjectItemCaseSensitive(o, "epoch") : NULL;
-        if (!e || !cJSON_IsNumber(e) || e->valuedouble <= max_epoch) fputs(line, out);
-        cJSON_Delete(o);
-    }
-    free(line);
+    kept_lines k = {in, max_epoch};
+    int rc = evae_atomic_write(path, copy_kept_lines, &k);
     fclose(in);
-    if (fclose(out) != 0 || rename(tmp, path) != 0) {
-        evae_error("%s: cannot rewrite metrics: %s", path, strerror(errno));
-        return 1;
-    }
-    return 0;
+    return rc;
 }

@@ -5,11 +5,11 @@
 
 #include "evae/io/safetensors.h"
 
+#include "evae/io/atomic_file.h"
 #include "evae/util.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -17,7 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 /* A header larger than this is taken as corruption (the reference implementation's limit). */
 #define ST_MAX_HEADER 100000000ULL
@@ -145,30 +144,30 @@ static char *header_json(const evae_st_tensor *t, int count, const uint64_t *beg
     return json;
 }
 
-/* fsync the folder holding `path`, so that the rename itself is durable. */
-static int sync_folder(const char *path)
+/* What evae_st_write puts in the file: length, header, padding, then the tensors in layout
+ * order. */
+typedef struct st_body {
+    const evae_st_tensor *tensors;
+    const int *order; /* [count] tensor indices in file order */
+    int count;
+    const char *json;
+} st_body;
+
+static int write_body(FILE *f, void *ctx)
 {
-    char *dir = strdup(path);
-    if (!dir) return ENOMEM;
-    char *slash = strrchr(dir, '/');
-    const char *name = ".";
-    if (slash == dir)
-        name = "/";
-    else if (slash) {
-        *slash = '\0';
-        name = dir;
+    const st_body *b = ctx;
+    size_t json_len = strlen(b->json);
+    uint64_t header_len = (json_len + 7) & ~(uint64_t)7; /* spaces pad 8 + N to a multiple of 8 */
+    unsigned char len_bytes[8];
+    put_u64_le(len_bytes, header_len);
+    static const char spaces[9] = "        ";
+    bool ok = fwrite(len_bytes, 1, 8, f) == 8 && fwrite(b->json, 1, json_len, f) == json_len &&
+              fwrite(spaces, 1, header_len - json_len, f) == header_len - json_len;
+    for (int k = 0; ok && k < b->count; k++) {
+        const evae_st_tensor *t = &b->tensors[b->order[k]];
+        ok = t->nbytes == 0 || fwrite(t->data, 1, t->nbytes, f) == t->nbytes;
     }
-    int err = 0;
-    int fd = open(name, O_RDONLY | O_DIRECTORY);
-    if (fd < 0)
-        err = errno;
-    else {
-        /* some file systems cannot sync folders; the data are already on disk then */
-        if (fsync(fd) != 0 && errno != EINVAL && errno != ENOTSUP) err = errno;
-        close(fd);
-    }
-    free(dir);
-    return err;
+    return ok ? 0 : 1;
 }
 
 int evae_st_write(const char *path, const evae_st_tensor *tensors, int count,
@@ -192,64 +191,13 @@ int evae_st_write(const char *path, const evae_st_tensor *tensors, int count,
     }
 
     char *json = header_json(tensors, count, begin, meta_keys, meta_values, meta_count);
-    char *tmp = malloc(strlen(path) + 5);
     int rc = 1;
-    if (!json || !tmp) {
+    if (!json) {
         evae_error("cannot write checkpoint '%s': out of memory building the header", path);
-        goto done;
+    } else {
+        st_body body = {tensors, order, placed, json};
+        rc = evae_atomic_write(path, write_body, &body);
     }
-    sprintf(tmp, "%s.tmp", path);
-
-    size_t json_len = strlen(json);
-    uint64_t header_len = (json_len + 7) & ~(uint64_t)7; /* spaces pad 8 + N to a multiple of 8 */
-    unsigned char len_bytes[8];
-    put_u64_le(len_bytes, header_len);
-    static const char spaces[9] = "        ";
-
-    const char *step = "creating";
-    FILE *f = fopen(tmp, "wb");
-    if (!f) goto io_error;
-    step = "writing";
-    bool ok = fwrite(len_bytes, 1, 8, f) == 8 && fwrite(json, 1, json_len, f) == json_len &&
-              fwrite(spaces, 1, header_len - json_len, f) == header_len - json_len;
-    for (int k = 0; ok && k < placed; k++) {
-        const evae_st_tensor *t = &tensors[order[k]];
-        ok = t->nbytes == 0 || fwrite(t->data, 1, t->nbytes, f) == t->nbytes;
-    }
-    if (!ok || fflush(f) != 0) goto io_error_close;
-    step = "syncing";
-    if (fsync(fileno(f)) != 0) goto io_error_close;
-    step = "closing";
-    if (fclose(f) != 0) {
-        f = NULL;
-        goto io_error;
-    }
-    f = NULL;
-    step = "renaming";
-    if (rename(tmp, path) != 0) goto io_error;
-    int err = sync_folder(path);
-    if (err) {
-        evae_error("wrote checkpoint '%s' but could not sync its folder: %s", path, strerror(err));
-        goto done;
-    }
-    rc = 0;
-    goto done;
-
-io_error_close:
-    {
-        int saved = errno;
-        fclose(f);
-        errno = saved;
-    }
-io_error:
-    {
-        int saved = errno ? errno : EIO;
-        remove(tmp);
-        evae_error("cannot write checkpoint '%s': %s '%s' failed: %s", path, step, tmp,
-                   strerror(saved));
-    }
-done:
-    free(tmp);
     cJSON_free(json);
     free(order);
     free(begin);

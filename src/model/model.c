@@ -1,4 +1,4 @@
-/* Architectures of DESIGN.md section 3 and the parameter buffers of the energy-prior VAE. */
+/* Architectures of docs/DESIGN.md section 2 and the parameter buffers of the energy-prior VAE. */
 #define _DEFAULT_SOURCE /* POSIX.1-2008 and M_PI under -std=c11 */
 #include "evae/model/model.h"
 

@@ -11,7 +11,7 @@ static float *balloc(const evae_model *m, size_t floats)
     return m->be->alloc(m->be, floats * sizeof(float));
 }
 
-int evae_workspace_create(evae_workspace *w, const evae_model *m, int cap, int projections)
+void evae_workspace_create(evae_workspace *w, const evae_model *m, int cap, int projections)
 {
     memset(w, 0, sizeof *w);
     w->cap = cap;
@@ -40,7 +40,6 @@ int evae_workspace_create(evae_workspace *w, const evae_model *m, int cap, int p
     w->scratch[0] = balloc(m, B * (size_t)maxw);
     w->scratch[1] = balloc(m, B * (size_t)maxw);
     w->v = balloc(m, B * (size_t)projections * d);
-    return 0;
 }
 
 void evae_workspace_free(evae_workspace *w, const evae_model *m)

@@ -4,7 +4,6 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "evae/math/grbm.h"
 #include "evae/data/logit.h"
@@ -12,7 +11,7 @@
 #include "evae/util.h"
 #include "evae/math/vae_math.h"
 
-int evae_sample_prior(const evae_model *m, const char *sampler, int steps, float eta, int count,
+int evae_sample_prior(const evae_model *m, evae_sampler sampler, int steps, float eta, int count,
                       uint64_t seed, float *z_dev)
 {
     const evae_backend *be = m->be;
@@ -31,15 +30,16 @@ int evae_sample_prior(const evae_model *m, const char *sampler, int steps, float
     free(z);
     free(theta);
     uint64_t stream = evae_stream(EVAE_STREAM_SAMPLER, 1);
-    if (strcmp(sampler, "langevin") == 0)
+    switch (sampler) {
+    case EVAE_SAMPLER_LANGEVIN:
         be->grbm_langevin(be, m->theta, d, n, z_dev, count, steps, eta, seed, stream);
-    else if (strcmp(sampler, "gibbs") == 0)
+        return 0;
+    case EVAE_SAMPLER_GIBBS:
         be->grbm_gibbs(be, m->theta, d, n, z_dev, count, steps, 1.0f, seed, stream);
-    else {
-        evae_error("unknown sampler '%s' (expected langevin or gibbs)", sampler);
-        return 1;
+        return 0;
     }
-    return 0;
+    evae_error("unknown sampler %d", (int)sampler);
+    return 1;
 }
 
 void evae_decode_images(const evae_model *m, evae_workspace *w, const float *z_dev, int count,

@@ -1,7 +1,5 @@
 #include "evae/model/train_step.h"
 
-#include <string.h>
-
 #include "evae/math/philox.h"
 #include "evae/model/input.h"
 
@@ -20,7 +18,7 @@ float evae_train_step(evae_model *m, evae_workspace *w, int B, const evae_config
     be->adam(be, m->params, m->adam_m, m->adam_v, m->grads, m->n_params, (float)cfg->train.lr, b1,
              b2, eps, ++m->vae_steps);
     if (m->shape.prior_grbm) {
-        evae_ssm_step(m, w, B, strcmp(cfg->ssm.distribution, "rademacher") == 0,
+        evae_ssm_step(m, w, B, cfg->ssm.distribution == EVAE_PROJECTION_RADEMACHER,
                       cfg->ssm.variance_reduced, seed,
                       evae_stream(EVAE_STREAM_PROJECTIONS, global_step));
         be->adam(be, m->theta, m->theta_m, m->theta_v, m->theta_grad, m->n_theta,

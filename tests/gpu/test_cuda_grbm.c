@@ -275,7 +275,7 @@ static void test_ssm_case(int d, int n, int B, int M)
 }
 
 /* ---- finite differences: the CUDA gradients against an independent double-precision loss ----
- * The energy and the score-matching loss written out plainly in double (DESIGN.md section 2),
+ * The energy and the score-matching loss written out plainly in double (docs/DESIGN.md s.1.2-1.4),
  * differentiated by central differences with step h = 1e-5: truncation error ~h^2 times the
  * third derivative (~1e-10) and cancellation ~1e-16/h (~1e-11), far below float rounding, so the
  * float gradient's own rounding bound (the bounds above) is the tolerance. */

@@ -149,7 +149,4 @@ const evae_backend *evae_cpu_backend(void);
  * in *why (static string). */
 const evae_backend *evae_cuda_backend(const char **why);
 
-/* "cpu" or "cuda"; NULL with a message on stderr when unavailable or unknown. */
-const evae_backend *evae_backend_by_name(const char *name);
-
 #endif

@@ -1,5 +1,5 @@
 /* A run folder: where training writes its configuration, manifest, metrics, checkpoint and grids
- * (DESIGN.md section 5), and the pieces shared by `train`, `sample` and `eval`. */
+ * (docs/DESIGN.md section 6), and the pieces shared by `train`, `sample` and `eval`. */
 #ifndef EVAE_RUN_H
 #define EVAE_RUN_H
 
@@ -11,6 +11,10 @@
 #include "evae/model/objective.h"
 
 #define EVAE_CHECKPOINT_FILE "checkpoint.safetensors"
+
+/* The backend of a device setting: auto = CUDA when it is usable, else the CPU; cuda = CUDA or
+ * NULL with the reason printed. */
+const evae_backend *evae_backend_for(evae_device device);
 
 /* mkdir -p PATH; non-zero with a message when it cannot be created or written. */
 int evae_mkdirs(const char *path);

@@ -5,6 +5,7 @@
 #ifndef EVAE_DATA_H
 #define EVAE_DATA_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* Both data sets have ten classes; labels outside 0..EVAE_NUM_CLASSES-1 are rejected. */
@@ -53,6 +54,21 @@ int evae_cifar_load_file(const char *path, evae_dataset *out);
  * holds out the last `validation` training images instead, as for MNIST. */
 int evae_cifar_load(const char *dir, int validation, evae_dataset *train, evae_dataset *heldout,
                     const char **heldout_name);
+
+/* A data set's loader of one part (training or test files) from folder dir into out; prints the
+ * problem and returns non-zero on failure. */
+typedef int (*evae_part_loader)(const char *dir, evae_dataset *out);
+
+/* What both folder loaders share: train = load_train(dir); the held-out set is its last
+ * `validation` examples when validation > 0 (*heldout_name = "validation"), else
+ * load_test(dir) (*heldout_name = "test"). On failure both sets are left empty. */
+int evae_dataset_load_split(const char *dir, int validation, evae_part_loader load_train,
+                            evae_part_loader load_test, evae_dataset *train,
+                            evae_dataset *heldout, const char **heldout_name);
+
+/* path = dir/name. 0: it exists, or fails to open for a reason other than absence (the reader
+ * then reports the real problem); 1: absent; 2: the path does not fit in size (reported). */
+int evae_data_file(const char *dir, const char *name, char *path, size_t size);
 
 /* Moves the last `count` examples of d into *tail (0 < count < d->n) and shrinks d to the first
  * d->n - count. `what` names the data in the error message. */

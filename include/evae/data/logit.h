@@ -1,5 +1,5 @@
-/* The MAF preprocessing of 8-bit images (Papamakarios et al. 2018; paper s.4.2, DESIGN.md s.3)
- * and the change of variables that turns a density over its output back into bits per
+/* The MAF preprocessing of 8-bit images (Papamakarios et al. 2018; paper s.4.2; docs/DESIGN.md
+ * s.2.4) and the change of variables that turns a density over its output back into bits per
  * dimension of the 8-bit data:
  *   u = (x + noise)/256      dequantized pixel in [0,1), noise ~ U[0,1) (given, for determinism)
  *   s = alpha + (1 - 2 alpha) u,   y = logit(s) = ln s - ln(1 - s)      (the VAE models y)

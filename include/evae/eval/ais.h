@@ -26,14 +26,12 @@
 #include <stdint.h>
 
 #include "evae/backend/backend.h"
+#include "evae/io/config.h" /* evae_ais_schedule */
 
-typedef enum {
-    /* beta_k = k / K */
-    EVAE_AIS_LINEAR = 0,
-    /* beta_k = (s_k - s_0)/(s_K - s_0), s_k = sigmoid(delta (2k/K - 1)): denser near both ends,
-     * where the weights change fastest (Grosse et al. 2013's sigmoid schedule) */
-    EVAE_AIS_SIGMOID = 1,
-} evae_ais_schedule;
+/* The schedules (eval.ais_schedule):
+ *   EVAE_AIS_LINEAR:  beta_k = k / K
+ *   EVAE_AIS_SIGMOID: beta_k = (s_k - s_0)/(s_K - s_0), s_k = sigmoid(delta (2k/K - 1)): denser
+ *     near both ends, where the weights change fastest (Grosse et al. 2013's sigmoid schedule) */
 
 typedef struct evae_ais_opts {
     int chains;                 /* chains per run */
@@ -65,11 +63,12 @@ typedef struct evae_ais_result {
  * 4 runs, seed 1, mutate_beta 1. */
 evae_ais_opts evae_ais_default_opts(void);
 
-/* "linear" or "sigmoid"; returns non-zero with a message for anything else. */
-int evae_ais_schedule_from_name(const char *name, evae_ais_schedule *out);
-
 /* beta[K+1] of the schedule (beta[0] = 0, beta[K] = 1). Returns non-zero on bad options. */
 int evae_ais_betas(const evae_ais_opts *o, double *beta);
+
+/* The spread of independent runs' estimates run_log_z[runs]: their sample standard deviation and
+ * its standard error run_std / sqrt(runs); both NAN when runs < 2. */
+void evae_ais_run_spread(const double *run_log_z, int runs, double *run_std, double *std_err);
 
 /* Estimates log Z of the GRBM theta (backend memory, evae/math/grbm.h layout). Returns 0, or non-zero
  * with a message on bad options. */

@@ -1,4 +1,4 @@
-/* Honest evaluation of a trained energy-prior VAE (`evae eval`, DESIGN.md section 3). Every number
+/* Honest evaluation of a trained energy-prior VAE (`evae eval`, docs/DESIGN.md s.3). Every number
  * is labelled with the estimator that made it:
  *  1. log Z of the GRBM prior by AIS (evae/eval/ais.h), or exactly for prior=gaussian;
  *  2. the importance-sampled log-likelihood: per test example,
@@ -83,8 +83,8 @@ typedef struct evae_log_z {
     evae_ais_opts opts;
 } evae_log_z;
 
-/* AIS options of the [eval] section. Returns non-zero with a message on a bad schedule name. */
-int evae_eval_ais_opts(const evae_config *cfg, evae_ais_opts *o);
+/* AIS options of the [eval] section. */
+evae_ais_opts evae_eval_ais_opts(const evae_config *cfg);
 
 /* log Z of m's prior: exact for prior=gaussian, else AIS with o, one evae_ais_log_z call per run
  * (run r under seed o->seed + r, so each run reports progress) pooled over all chains. */
@@ -246,7 +246,7 @@ int evae_eval_classifier(const evae_model *m, const float *train_dev, int n_trai
 typedef struct evae_eval_report {
     char checkpoint[4096];
     char out_dir[4096];
-    char dataset[16], prior[16], test_set[16], device[16];
+    char test_set[16], device[16]; /* "test" or "validation"; the backend that ran */
     int n_test, n_train, x_dim, d, n;
     int bits_per_dim;          /* 1 for CIFAR-10 (logit-space data): also report bits/dim */
     long epoch;                /* epochs the checkpoint was trained */

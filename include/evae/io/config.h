@@ -2,7 +2,8 @@
  *
  * Every key lives in one table in src/io/config.c (type, default, range or choices, one-line doc,
  * and where it is stored in evae_config). Adding a key = one field here + one row there; the
- * loader, the command-line override, the INI writer and `evae help config` all follow the table.
+ * loader, the command-line override, the INI writer, `evae help config` and the settings of
+ * eval.json (evae_config_each_key) all follow the table.
  *
  * Precedence: evae_config_defaults(), then evae_config_load() for the file, then
  * evae_config_set() for each command-line override. Load and set change only the keys they name.
@@ -15,20 +16,41 @@
 
 #include <stdio.h>
 
+/* The values of the choice keys, parsed from their names once, here (the table in
+ * src/io/config.c pairs each name with its value); the INI writer and `evae keys` print the
+ * names, and evae_*_name gives one back for messages and reports. */
+typedef enum evae_device { EVAE_DEVICE_AUTO, EVAE_DEVICE_CPU, EVAE_DEVICE_CUDA } evae_device;
+typedef enum evae_data_set { EVAE_DATA_MNIST, EVAE_DATA_CIFAR10 } evae_data_set;
+typedef enum evae_prior_kind { EVAE_PRIOR_GRBM, EVAE_PRIOR_GAUSSIAN } evae_prior_kind;
+typedef enum evae_projection {
+    EVAE_PROJECTION_GAUSSIAN,
+    EVAE_PROJECTION_RADEMACHER
+} evae_projection;
+typedef enum evae_sampler { EVAE_SAMPLER_LANGEVIN, EVAE_SAMPLER_GIBBS } evae_sampler;
+/* the formulas of both schedules: evae/eval/ais.h */
+typedef enum evae_ais_schedule { EVAE_AIS_LINEAR, EVAE_AIS_SIGMOID } evae_ais_schedule;
+
+const char *evae_device_name(evae_device v);
+const char *evae_data_set_name(evae_data_set v);
+const char *evae_prior_name(evae_prior_kind v);
+const char *evae_projection_name(evae_projection v);
+const char *evae_sampler_name(evae_sampler v);
+const char *evae_ais_schedule_name(evae_ais_schedule v);
+
 typedef struct evae_config {
-    char device[16]; /* cpu | cuda */
+    evae_device device; /* auto | cpu | cuda */
     struct {
         char dir[512];  /* "" = runs/<name>-<YYYYmmdd-HHMMSS>, chosen by the trainer */
         char name[128]; /* run name, also the prefix of the default folder */
     } run;
     struct {
-        char dataset[16]; /* mnist | cifar10 */
+        evae_data_set dataset; /* mnist | cifar10 */
         char dir[512];    /* folder with the data files */
         int validation;   /* examples held out of the training set for validation */
         int train_limit;  /* use only the first N training examples; 0 = all */
     } data;
     struct {
-        char prior[16];  /* grbm | gaussian (standard normal baseline) */
+        evae_prior_kind prior; /* grbm | gaussian (standard normal baseline) */
         int latent;      /* d: latent dimension = GRBM visible units */
         int hidden;      /* MLP width (MNIST) */
         int grbm_hidden; /* n: GRBM hidden units */
@@ -45,11 +67,11 @@ typedef struct evae_config {
     } train;
     struct {
         int projections;       /* M: random projections per sample */
-        char distribution[16]; /* gaussian | rademacher projection vectors */
+        evae_projection distribution; /* gaussian | rademacher projection vectors */
         int variance_reduced;  /* bool: SSM-VR (closed-form expectation of the first term) */
     } ssm;
     struct {
-        char sampler[16]; /* langevin | gibbs */
+        evae_sampler sampler; /* langevin | gibbs */
         int steps;
         double eta; /* Langevin step size */
         int n;      /* number of samples */
@@ -61,7 +83,7 @@ typedef struct evae_config {
         long seed;             /* seed of every evaluation draw */
         int ais_chains;        /* AIS chains per run */
         int ais_temperatures;  /* AIS steps from beta = 0 to 1 */
-        char ais_schedule[16]; /* sigmoid | linear */
+        evae_ais_schedule ais_schedule; /* sigmoid | linear */
         double ais_sigmoid_delta;
         int ais_gibbs_steps;   /* Gibbs sweeps per intermediate temperature */
         int ais_runs;          /* independent AIS runs */
@@ -99,5 +121,22 @@ char *evae_config_to_ini_string(const evae_config *c);
 
 /* Reference of every key: name, type, default, range or choices, doc (`evae help config`). */
 void evae_config_print_keys(FILE *f);
+
+/* What a value's text holds, for writers that keep types (JSON): a number (int and float keys),
+ * true|false, or text (strings and choice names). */
+typedef enum evae_value_kind {
+    EVAE_VALUE_NUMBER,
+    EVAE_VALUE_BOOL,
+    EVAE_VALUE_TEXT
+} evae_value_kind;
+
+typedef void (*evae_config_visit_fn)(void *ctx, const char *key, evae_value_kind kind,
+                                     const char *value);
+
+/* Calls visit for every key of `section` ("eval"; "" for the keys before any section) in table
+ * order, with its name inside the section ("k") and its value in c as the INI writer writes it
+ * ("5000", "0.001", "sigmoid"). */
+void evae_config_each_key(const evae_config *c, const char *section, evae_config_visit_fn visit,
+                          void *ctx);
 
 #endif

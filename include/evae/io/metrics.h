@@ -8,7 +8,8 @@
 int evae_metrics_append(const char *path, cJSON *obj);
 
 /* Keeps only the lines whose "epoch" is <= max_epoch (resume after an interruption: lines of
- * epochs that were not checkpointed are dropped, since they will be run again). */
+ * epochs that were not checkpointed are dropped, since they will be run again). The file is
+ * replaced atomically (evae_atomic_write). */
 int evae_metrics_truncate(const char *path, int max_epoch);
 
 #endif

@@ -24,8 +24,8 @@ typedef struct evae_st_tensor {
  * F8_E5M2 (1), I16 U16 F16 BF16 (2), I32 U32 F32 (4), I64 U64 F64 (8). */
 size_t evae_st_dtype_size(const char *dtype);
 
-/* Write tensors and string metadata to `path` atomically: PATH.tmp is written, flushed and
- * fsync'ed, then renamed over PATH, then the folder is fsync'ed. In the file, the data are laid
+/* Write tensors and string metadata to `path` atomically (evae_atomic_write: PATH.tmp is
+ * written, flushed and fsync'ed, then renamed over PATH, then the folder is fsync'ed). In the file, the data are laid
  * out by decreasing element size (so each tensor is aligned to its element size); the header
  * lists the tensors in the given order. On any failure (bad tensor description, I/O error) prints
  * one line naming the path and the problem (errno text for I/O), removes the temporary file,

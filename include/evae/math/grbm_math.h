@@ -1,4 +1,4 @@
-/* Per-element math of the Gaussian-Bernoulli RBM prior (DESIGN.md section 2), shared by the CPU
+/* Per-element math of the Gaussian-Bernoulli RBM prior (docs/DESIGN.md s.1), shared by the CPU
  * backend (src/backend/cpu/grbm_*.c) and the CUDA kernels, so both run the very same formulas.
  * Everything here compiles as plain C11 and as CUDA device code: no compound literals, no VLAs.
  *
@@ -15,23 +15,10 @@
 
 #include <stdint.h>
 #include "evae/math/hd.h"
+#include "evae/math/logistic.h" /* evae_softplusf, evae_sigmoidf */
 #ifndef __CUDACC__
 #include <math.h>
 #endif
-
-/* softplus(x) = ln(1 + e^x), without overflow for large |x|. */
-EVAE_HD float evae_grbm_softplusf(float x)
-{
-    return fmaxf(x, 0.0f) + log1pf(expf(-fabsf(x)));
-}
-
-/* logistic sigmoid, never evaluating exp of a large positive number. */
-EVAE_HD float evae_grbm_sigmoidf(float x)
-{
-    if (x >= 0.0f) return 1.0f / (1.0f + expf(-x));
-    float e = expf(x);
-    return e / (1.0f + e);
-}
 
 /* D_i = 1/sigma_i^2 = exp(-2 log_sigma_i) */
 EVAE_HD float evae_grbm_precision(float log_sigma) { return expf(-2.0f * log_sigma); }
@@ -56,7 +43,7 @@ EVAE_HD float evae_grbm_dEdz(float z, float mu, float prec, float beta, float wp
  *   *ga_out = d(q u2)/da = q (1 - 2p) u2. */
 EVAE_HD float evae_grbm_ssm_hidden(float a, float u2, float *q_out, float *ga_out)
 {
-    float p = evae_grbm_sigmoidf(a);
+    float p = evae_sigmoidf(a);
     float q = p * (1.0f - p);
     *q_out = q;
     *ga_out = q * (1.0f - 2.0f * p) * u2;
@@ -73,7 +60,7 @@ EVAE_HD float evae_grbm_langevin_update(float z, float dEdz, float eta, float xi
  * the uniform draw uu in (0,1); z_i = mu_i + beta (W h)_i + sigma_i xi. */
 EVAE_HD float evae_grbm_gibbs_h(float a, float beta, float uu)
 {
-    return uu < evae_grbm_sigmoidf(beta * a) ? 1.0f : 0.0f;
+    return uu < evae_sigmoidf(beta * a) ? 1.0f : 0.0f;
 }
 EVAE_HD float evae_grbm_gibbs_z(float mu, float log_sigma, float beta, float wh, float xi)
 {

@@ -4,20 +4,10 @@
 #define EVAE_VAE_MATH_H
 
 #include "evae/math/hd.h"
+#include "evae/math/logistic.h"
 #ifndef __CUDACC__
 #include <math.h>
 #endif
-
-/* ln(1 + e^x) without overflow for large |x| */
-EVAE_HD float evae_softplusf(float x) { return fmaxf(x, 0.0f) + log1pf(expf(-fabsf(x))); }
-
-EVAE_HD float evae_sigmoidf(float x)
-{
-    /* branch keeps exp's argument non-positive, so no overflow */
-    if (x >= 0.0f) return 1.0f / (1.0f + expf(-x));
-    float e = expf(x);
-    return e / (1.0f + e);
-}
 
 /* ln Bernoulli(x | sigmoid(l)) = x l - softplus(l), for x in {0, 1} */
 EVAE_HD float evae_bernoulli_logpf(float x, float l) { return x * l - evae_softplusf(l); }

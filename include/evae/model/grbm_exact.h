@@ -4,7 +4,7 @@
  * With D = diag(1/sigma^2) and |x|_D^2 = x^T D x, the marginal of z is the mixture over h in
  * {0,1}^n of N(mu + W h, diag sigma^2) with weights proportional to exp(c_h),
  *   c_h = b^T h + 0.5 |mu + W h|_D^2 - 0.5 |mu|_D^2,
- * and log Z = (d/2) ln 2pi + sum_i ln sigma_i + logsumexp_h c_h (DESIGN.md section 2).
+ * and log Z = (d/2) ln 2pi + sum_i ln sigma_i + logsumexp_h c_h (docs/DESIGN.md section 1.7).
  * theta is host memory laid out as evae/math/grbm.h describes. */
 #ifndef EVAE_GRBM_EXACT_H
 #define EVAE_GRBM_EXACT_H

@@ -1,8 +1,9 @@
 /* Calibrated Laplace decoder (Rybkin et al. 2021, "calibrated decoder"): one scale b shared by
  * every dimension, set in closed form to the maximizer of the Laplace log-likelihood
  *   sum_j [-|y_j - mean_j|/b - ln(2b)],  i.e.  b = mean_j |y_j - mean_j|.
- * The per-example likelihood and its gradient are the backend's laplace_ll (evae/backend/backend.h). At
- * evaluation b is the number saved with the model, never refitted on test data (DESIGN.md s.3). */
+ * The per-example likelihood and its gradient are the backend's laplace_ll (evae/backend/backend.h).
+ * At evaluation b is the number saved with the model, never refitted on test data
+ * (docs/DESIGN.md s.2.3). */
 #ifndef EVAE_LAPLACE_H
 #define EVAE_LAPLACE_H
 

@@ -29,7 +29,9 @@ typedef struct evae_workspace {
     float *J;        /* [cap] SSM loss per example */
 } evae_workspace;
 
-int evae_workspace_create(evae_workspace *w, const evae_model *m, int cap, int projections);
+/* Allocates every buffer for batches of up to cap examples and M = projections; nothing to
+ * report: the backend's alloc aborts with a message when memory runs out. */
+void evae_workspace_create(evae_workspace *w, const evae_model *m, int cap, int projections);
 void evae_workspace_free(evae_workspace *w, const evae_model *m);
 
 static inline float *evae_ws_x(const evae_workspace *w) { return w->enc_act[0]; }

@@ -2,13 +2,14 @@
 #ifndef EVAE_SAMPLING_H
 #define EVAE_SAMPLING_H
 
+#include "evae/io/config.h"
 #include "evae/model/model.h"
 #include "evae/model/objective.h"
 
 /* count chains started at z ~ N(mu, sigma^2) (the GRBM without its coupling), run `steps` of
  * Langevin (eta) or block Gibbs; z_dev [count, d] in backend memory receives the final states.
- * sampler: "langevin" or "gibbs". */
-int evae_sample_prior(const evae_model *m, const char *sampler, int steps, float eta, int count,
+ * Returns non-zero with a message for a sampler that is not one of the enum's. */
+int evae_sample_prior(const evae_model *m, evae_sampler sampler, int steps, float eta, int count,
                       uint64_t seed, float *z_dev);
 
 /* Decodes z_dev [count, d] (count <= w->cap) into images_host [count, x_dim] in [0,1]:

@@ -61,13 +61,13 @@ void cpu_grbm_energy_with(const evae_backend *be, const float *theta, int d, int
             const float *zc = z + (size_t)c * d, *ac = s->A + (size_t)c * n;
             double e = 0.0; /* per-example sums in double: AIS differences these energies */
             for (int i = 0; i < d; i++) e += evae_grbm_quad_term(zc[i], mu[i], s->prec[i]);
-            for (int j = 0; j < n; j++) e -= evae_grbm_softplusf(beta * ac[j]);
+            for (int j = 0; j < n; j++) e -= evae_softplusf(beta * ac[j]);
             E[c] = (float)e;
         }
     }
     if (dEdz) {
         /* A <- sigmoid(beta A) = p_beta; wp[B,d] = p_beta W^T */
-        for (size_t k = 0; k < (size_t)B * n; k++) s->A[k] = evae_grbm_sigmoidf(beta * s->A[k]);
+        for (size_t k = 0; k < (size_t)B * n; k++) s->A[k] = evae_sigmoidf(beta * s->A[k]);
         cpu_gemm(be, 0, 1, B, d, n, 1.0f, s->A, W, 0.0f, s->wp);
         for (int c = 0; c < B; c++)
             for (int i = 0; i < d; i++) {

@@ -68,7 +68,7 @@ void cpu_grbm_ssm(const evae_backend *be, const float *theta, int d, int n, cons
             T += evae_grbm_ssm_hidden(A[k], (float)(u2 * inv_M), &q, &ga);
             Q[k] = q;
             GA[k] = ga * inv_B;
-            A[k] = evae_grbm_sigmoidf(A[k]); /* A now holds p */
+            A[k] = evae_sigmoidf(A[k]); /* A now holds p */
         }
         J[c] = (float)T;
     }
