@@ -287,7 +287,7 @@ static void tiny_model(evae_model *m, int grbm, float logvar)
     const evae_layer *last = &m->enc.layers[m->enc.n_layers - 1]; /* H -> 2D */
     for (size_t i = 0; i < last->w_len; i++) p[last->w_off + i] *= 0.2f;
     for (int i = 0; i < D; i++) p[last->b_off + D + i] = logvar;
-    be->upload(m->params, p, m->n_params * sizeof(float));
+    be->upload(be, m->params, p, m->n_params * sizeof(float));
     free(p);
     if (grbm) {
         /* sigma in [0.67, 1] (log_sigma ~ -0.2), modes mu + W h within |z| < 3 */
@@ -297,7 +297,7 @@ static void tiny_model(evae_model *m, int grbm, float logvar)
         for (int i = 0; i < D; i++) th[D + i] = -0.2f - 0.1f * fabsf(evae_normal_at(7, 1, k++));
         for (int i = 0; i < D * N; i++) th[2 * D + i] = 0.7f * evae_normal_at(7, 1, k++);
         for (int j = 0; j < N; j++) th[2 * D + D * N + j] = 0.3f * evae_normal_at(7, 1, k++);
-        be->upload(m->theta, th, sizeof th);
+        be->upload(be, m->theta, th, sizeof th);
     }
 }
 
@@ -319,8 +319,8 @@ static void check_model(int grbm)
     tiny_model(&m, grbm, 2.0f * logf(1.5f)); /* q sd ~1.5 */
     const evae_backend *be = m.be;
     float p[4096], th[64], x[NX * X];
-    be->download(p, m.params, m.n_params * sizeof(float));
-    be->download(th, m.theta, m.n_theta * sizeof(float));
+    be->download(be, p, m.params, m.n_params * sizeof(float));
+    be->download(be, th, m.theta, m.n_theta * sizeof(float));
     for (int e = 0; e < NX; e++)
         for (int j = 0; j < X; j++) x[e * X + j] = (float)(((e * 37 + 11) >> j) & 1);
     double log_z = evae_model_exact_log_z(&m);
@@ -329,8 +329,8 @@ static void check_model(int grbm)
     integrate(&m, p, th, m.n, x, log_z, &ex);
     CHECK_CLOSE(ex.log_z_grid, log_z, 1e-6, 0, "the grid integrates exp(-E) to the exact log Z");
 
-    float *x_dev = be->alloc(sizeof x);
-    be->upload(x_dev, x, sizeof x);
+    float *x_dev = be->alloc(be, sizeof x);
+    be->upload(be, x_dev, x, sizeof x);
     evae_is_opts o = {.k = K, .rows = 3000, .seed = 11}; /* 2 passes per example */
     evae_is_examples r;
     CHECK(evae_eval_importance(&m, x_dev, NX, &o, &r, NULL, NULL) == 0, "importance sampling");
@@ -374,7 +374,7 @@ static void check_model(int grbm)
         evae_is_examples_free(&r2);
     }
     evae_is_examples_free(&r);
-    be->free(x_dev);
+    be->free(be, x_dev);
     evae_model_free(&m);
 }
 
@@ -387,13 +387,13 @@ static void check_eq4_bias(void)
     tiny_model(&m, 1, 2.0f * logf(0.1f));
     const evae_backend *be = m.be;
     float th[64], x[NX * X];
-    be->download(th, m.theta, m.n_theta * sizeof(float));
+    be->download(be, th, m.theta, m.n_theta * sizeof(float));
     for (int e = 0; e < NX; e++)
         for (int j = 0; j < X; j++) x[e * X + j] = (float)((e + j) % 2);
     double log_z;
     CHECK(evae_grbm_exact_log_z(th, D, N, &log_z) == 0, "exact log Z");
-    float *x_dev = be->alloc(sizeof x);
-    be->upload(x_dev, x, sizeof x);
+    float *x_dev = be->alloc(be, sizeof x);
+    be->upload(be, x_dev, x, sizeof x);
     evae_is_opts o = {.k = K, .rows = 20000, .seed = 12};
     evae_is_examples r;
     CHECK(evae_eval_importance(&m, x_dev, NX, &o, &r, NULL, NULL) == 0, "importance sampling");
@@ -405,7 +405,7 @@ static void check_eq4_bias(void)
     CHECK_CLOSE(s.sn_eq4.mean - s.ln_p.mean, s.bias_eq4.mean, 1e-9, 0,
                 "bias = eq. 4 - IS, example by example");
     evae_is_examples_free(&r);
-    be->free(x_dev);
+    be->free(be, x_dev);
     evae_model_free(&m);
 }
 
