@@ -12,22 +12,8 @@ static const char *const small[] = {"device=cpu", "data.train_limit=1500", "trai
 
 static void train_into(const char *dir, int epochs, int resume)
 {
-    evae_config cfg;
-    char kv_dir[128], kv_ep[64];
-    snprintf(kv_dir, sizeof kv_dir, "run.dir=%s", dir);
-    snprintf(kv_ep, sizeof kv_ep, "train.epochs=%d", epochs);
-    if (resume) {
-        /* what `evae train --resume DIR train.epochs=N` does */
-        char ini[4096];
-        snprintf(ini, sizeof ini, "%s/config.ini", dir);
-        const char *o[] = {kv_ep, NULL};
-        test_config(&cfg, ini, o);
-        CHECK(evae_train(&cfg, dir, 0, NULL) == 0, "resumed training failed");
-    } else {
-        test_config(&cfg, "experiments/mnist.ini", small);
-        CHECK(evae_config_set(&cfg, kv_dir) == 0 && evae_config_set(&cfg, kv_ep) == 0, "cfg");
-        CHECK(evae_train(&cfg, NULL, 0, NULL) == 0, "training failed");
-    }
+    CHECK(train_run(one_process(), "experiments/mnist.ini", small, dir, epochs, resume) == 0,
+          "%s training failed", resume ? "resumed" : "first");
 }
 
 int main(void)

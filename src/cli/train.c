@@ -1,7 +1,11 @@
 /* The training loop of Algorithm 1: per batch, one Adam step of the encoder and decoder on the
  * ALB, then one Adam step of the GRBM prior by sliced score matching on the same z, detached.
  * Random state is counter-based (evae/math/philox.h): every draw is named by (seed, purpose, step), so
- * a run resumed from a checkpoint continues exactly as if it had never stopped. */
+ * a run resumed from a checkpoint continues exactly as if it had never stopped.
+ *
+ * Data parallelism (docs/DESIGN.md section 9): every rank loads the data and the model, takes its
+ * share of each batch and of the held-out set, and the sums meet through comm; the ranks hold the
+ * same parameters at every step, and rank 0 alone writes the run folder. */
 #define _DEFAULT_SOURCE /* POSIX.1-2008 and M_PI under -std=c11 */
 #include "evae/cli/train.h"
 
@@ -36,34 +40,60 @@ typedef struct heldout_eval {
     double log_det; /* CIFAR-10: mean ln|dy/du| of the logit transform, to convert to bits/dim */
 } heldout_eval;
 
-/* ALB of the held-out set with a fixed binarization / noise seed, so epochs are comparable. */
+/* ALB of the held-out set with a fixed binarization / noise seed, so epochs are comparable; each
+ * rank takes its share of every batch and the sums meet through comm. */
 static heldout_eval evaluate(const evae_model *m, evae_workspace *w, const float *data_dev,
-                             int n, uint64_t seed)
+                             int n, uint64_t seed, const evae_comm *comm)
 {
     const evae_backend *be = m->be;
-    heldout_eval r = {0.0, 0.0, 0.0};
+    double sums[3] = {0.0, 0.0, 0.0}; /* alb, ll, log_det */
     float *y = m->decoder == EVAE_DEC_LAPLACE ? evae_xcalloc((size_t)w->cap * m->x_dim, 4) : NULL;
     double *log_det = y ? evae_xcalloc((size_t)w->cap, sizeof(double)) : NULL;
     for (int start = 0, bi = 0; start < n; start += w->cap, bi++) {
-        int B = n - start < w->cap ? n - start : w->cap;
-        be->copy(be, w->p, data_dev + (size_t)start * m->x_dim,
-                 (size_t)B * m->x_dim * sizeof(float));
-        evae_prepare_input(m, w, B, seed, evae_stream(EVAE_STREAM_EVAL, 2 * (uint64_t)bi));
-        evae_alb_forward(m, w, B, seed, evae_stream(EVAE_STREAM_EVAL, 2 * (uint64_t)bi + 1), NULL);
-        r.alb += be->sum(be, w->alb, (size_t)B);
-        r.ll += be->sum(be, w->ll, (size_t)B);
+        evae_share s = evae_share_of(n - start < w->cap ? n - start : w->cap, comm->rank,
+                                     comm->size);
+        if (s.count == 0) continue;
+        be->copy(be, w->p, data_dev + (size_t)(start + s.offset) * m->x_dim,
+                 (size_t)s.count * m->x_dim * sizeof(float));
+        evae_prepare_input(m, w, s, seed, evae_stream(EVAE_STREAM_EVAL, 2 * (uint64_t)bi));
+        evae_alb_encode_decode(m, w, s, seed, evae_stream(EVAE_STREAM_EVAL, 2 * (uint64_t)bi + 1));
+        evae_alb_terms(m, w, s, m->laplace_scale);
+        sums[0] += be->sum(be, w->alb, (size_t)s.count);
+        sums[1] += be->sum(be, w->ll, (size_t)s.count);
         if (y) {
-            be->download(be, y, evae_ws_x(w), (size_t)B * m->x_dim * sizeof(float));
-            evae_logit_log_det(log_det, y, B, m->x_dim, EVAE_LOGIT_ALPHA);
-            for (int b = 0; b < B; b++) r.log_det += log_det[b];
+            be->download(be, y, evae_ws_x(w), (size_t)s.count * m->x_dim * sizeof(float));
+            evae_logit_log_det(log_det, y, s.count, m->x_dim, EVAE_LOGIT_ALPHA);
+            for (int b = 0; b < s.count; b++) sums[2] += log_det[b];
         }
     }
     free(y);
     free(log_det);
-    r.alb /= n;
-    r.ll /= n;
-    r.log_det /= n;
+    comm->allreduce_host(comm, sums, 3);
+    heldout_eval r = {sums[0] / n, sums[1] / n, sums[2] / n};
     return r;
+}
+
+/* The ranks must hold the same parameters: every one takes the same Adam steps on the same sums.
+ * A difference (a reduction that gave ranks different bits, a rank that loaded another
+ * checkpoint) is reported instead of training on silently. psum: this rank's parameter sum. */
+static int ranks_agree(const evae_comm *comm, double psum, const char *when)
+{
+    if (comm->size == 1) return 0;
+    double *all = evae_xcalloc((size_t)comm->size, sizeof(double));
+    int *counts = evae_xcalloc((size_t)comm->size, sizeof(int));
+    for (int r = 0; r < comm->size; r++) counts[r] = 1;
+    comm->allgather_host(comm, &psum, all, counts);
+    int bad = -1;
+    for (int r = 1; r < comm->size && bad < 0; r++)
+        if (memcmp(&all[r], &all[0], sizeof(double)) != 0 && !(all[r] != all[r] && all[0] != all[0]))
+            bad = r;
+    if (bad >= 0)
+        evae_error("%s, rank %d holds other parameters than rank 0 (parameter sums %.17g and "
+                   "%.17g): the ranks have diverged; stopping without saving", when, bad,
+                   all[bad], all[0]);
+    free(all);
+    free(counts);
+    return bad >= 0;
 }
 
 static void run_dir_default(evae_config *cfg)
@@ -75,13 +105,17 @@ static void run_dir_default(evae_config *cfg)
     snprintf(cfg->run.dir, sizeof cfg->run.dir, "runs/%s-%s", cfg->run.name, stamp);
 }
 
-int evae_train(evae_config *cfg, const char *resume_dir, int argc, char **argv)
+int evae_train(evae_config *cfg, const char *resume_dir, int argc, char **argv,
+               evae_comm *comm)
 {
+    const int lead = comm->rank == 0; /* writes the run folder and prints */
     if (resume_dir) snprintf(cfg->run.dir, sizeof cfg->run.dir, "%s", resume_dir);
     run_dir_default(cfg);
+    /* the folder's time stamp is rank 0's, so that every rank names the same folder */
+    comm->broadcast_host(comm, cfg->run.dir, sizeof cfg->run.dir, 0);
     const char *dir = cfg->run.dir;
-    if (evae_mkdirs(dir)) return 1;
-    const evae_backend *be = evae_backend_for(cfg->device);
+    if (lead && evae_mkdirs(dir)) return 1;
+    const evae_backend *be = evae_backend_for_rank(cfg->device, comm);
     if (!be) return 1;
 
     evae_dataset train = {0}, heldout = {0};
@@ -109,16 +143,17 @@ int evae_train(evae_config *cfg, const char *resume_dir, int argc, char **argv)
                        "its seed", ckpt, st.seed, cfg->train.seed);
             rc = 1;
         }
-        rc = rc || evae_metrics_truncate(metrics, st.epoch);
-        if (!rc)
+        rc = rc || (lead && evae_metrics_truncate(metrics, st.epoch));
+        if (!rc && lead)
             printf("resuming %s at epoch %d (step %ld)\n", dir, st.epoch, st.global_step);
     } else {
         evae_model_init(&m, (uint64_t)cfg->train.seed);
     }
     char config_path[4096];
     snprintf(config_path, sizeof config_path, "%s/config.ini", dir);
-    rc = rc || evae_atomic_write_text(config_path, ini) ||
-         evae_write_manifest(dir, cfg, argc, argv);
+    rc = rc || ranks_agree(comm, evae_model_param_sum(&m), "at the start");
+    rc = rc || (lead && (evae_atomic_write_text(config_path, ini) ||
+                         evae_write_manifest(dir, cfg, argc, argv, comm)));
     if (rc) {
         free(ini);
         evae_model_free(&m);
@@ -141,9 +176,13 @@ int evae_train(evae_config *cfg, const char *resume_dir, int argc, char **argv)
     evae_progress prog;
     evae_progress_init(&prog);
     double t_run = evae_now();
-    printf("training %s: %d %s examples, %d %s, device %s, %ld parameters + %zu prior\n", dir,
-           train.n, evae_data_set_name(cfg->data.dataset), heldout.n, heldout_name, be->name,
-           (long)m.n_params, m.n_theta);
+    if (lead) {
+        printf("training %s: %d %s examples, %d %s, device %s, %ld parameters + %zu prior", dir,
+               train.n, evae_data_set_name(cfg->data.dataset), heldout.n, heldout_name, be->name,
+               (long)m.n_params, m.n_theta);
+        if (comm->size > 1) printf(", %d ranks (%s)", comm->size, comm->name);
+        printf("\n");
+    }
 
     const int start_epoch = st.epoch;
     for (int epoch = st.epoch; epoch < cfg->train.epochs && !rc; epoch++) {
@@ -157,31 +196,40 @@ int evae_train(evae_config *cfg, const char *resume_dir, int argc, char **argv)
         acc.batches = 0;
         for (int s = 0; s < steps; s++) {
             int B = train.n - s * cap < cap ? train.n - s * cap : cap;
+            evae_share sh = evae_share_of(B, comm->rank, comm->size); /* [B] of all ranks */
             uint64_t gs = (uint64_t)st.global_step;
-            be->gather_rows(be, w.p, train_dev, idx_dev + (size_t)s * cap, B, D);
-            float scale = evae_train_step(&m, &w, B, cfg, gs);
+            if (sh.count > 0)
+                be->gather_rows(be, w.p, train_dev, idx_dev + (size_t)s * cap + sh.offset,
+                                sh.count, D);
+            float scale = evae_train_step(&m, &w, sh, cfg, gs, comm);
             if (m.decoder == EVAE_DEC_LAPLACE) acc.scale_sum += scale;
-            if (shape.prior_grbm) be->axpy(be, acc.J, w.J, (size_t)B, 1.0f);
-            be->axpy(be, acc.alb, w.alb, (size_t)B, 1.0f);
-            be->axpy(be, acc.ll, w.ll, (size_t)B, 1.0f);
+            if (shape.prior_grbm) be->axpy(be, acc.J, w.J, (size_t)sh.count, 1.0f);
+            be->axpy(be, acc.alb, w.alb, (size_t)sh.count, 1.0f);
+            be->axpy(be, acc.ll, w.ll, (size_t)sh.count, 1.0f);
             acc.batches++;
             st.global_step++;
 
+            /* every rank knows when a line is due (it is collective); the progress line is rank
+             * 0's alone and between logged steps shows its own share of the batch */
             int log_now = (s + 1) % cfg->train.log_every == 0;
-            if (log_now || evae_progress_due(&prog)) {
+            if (log_now || (lead && evae_progress_due(&prog))) {
                 /* the numbers of this batch (a synchronization point on a device) */
-                double alb = be->sum(be, w.alb, (size_t)B) / B;
+                double bsum[2] = {be->sum(be, w.alb, (size_t)sh.count),
+                                  shape.prior_grbm ? be->sum(be, w.J, (size_t)sh.count) : 0.0};
+                if (log_now) comm->allreduce_host(comm, bsum, 2);
+                double alb = bsum[0] / (log_now ? B : (sh.count > 0 ? sh.count : 1));
                 double el = evae_now() - t0, rate = (s + 1) * (double)cap / el;
                 double eta = el / (s + 1) * ((double)steps * (cfg->train.epochs - epoch) - s - 1);
-                evae_progress_draw(&prog, epoch + 1, cfg->train.epochs, s + 1, steps, -alb, rate,
-                                   eta);
-                if (log_now) {
+                if (lead)
+                    evae_progress_draw(&prog, epoch + 1, cfg->train.epochs, s + 1, steps, -alb,
+                                       rate, eta);
+                if (log_now && lead) {
                     cJSON *o = cJSON_CreateObject();
                     cJSON_AddNumberToObject(o, "epoch", epoch + 1);
                     cJSON_AddNumberToObject(o, "step", (double)st.global_step);
                     cJSON_AddNumberToObject(o, "batch_alb", isnan(log_z) ? alb : alb - log_z);
                     if (shape.prior_grbm)
-                        cJSON_AddNumberToObject(o, "batch_ssm", be->sum(be, w.J, (size_t)B) / B);
+                        cJSON_AddNumberToObject(o, "batch_ssm", bsum[1] / B);
                     rc = evae_metrics_append(metrics, o);
                 }
             }
@@ -190,17 +238,22 @@ int evae_train(evae_config *cfg, const char *resume_dir, int argc, char **argv)
         if (rc) break;
         double t_train = evae_now() - t0;
         if (m.decoder == EVAE_DEC_LAPLACE) m.laplace_scale = (float)(acc.scale_sum / acc.batches);
-        double tr_alb = be->sum(be, acc.alb, cap) / train.n,
-            tr_ll = be->sum(be, acc.ll, cap) / train.n;
-        double tr_J = be->sum(be, acc.J, cap) / train.n;
-        heldout_eval ev = evaluate(&m, &w, heldout_dev, heldout.n, seed);
+        double tr[3] = {be->sum(be, acc.alb, cap), be->sum(be, acc.ll, cap),
+                        be->sum(be, acc.J, cap)};
+        comm->allreduce_host(comm, tr, 3);
+        double tr_alb = tr[0] / train.n, tr_ll = tr[1] / train.n, tr_J = tr[2] / train.n;
+        heldout_eval ev = evaluate(&m, &w, heldout_dev, heldout.n, seed, comm);
         if (!isnan(log_z)) { /* N(0, I) prior: report the true ELBO */
             tr_alb -= log_z;
             ev.alb -= log_z;
         }
         /* a NaN can hide from the loss (e.g. behind a ReLU that zeroes it), not from the
          * parameters' sum */
-        double psum = be->sum(be, m.params, m.n_params) + be->sum(be, m.theta, m.n_theta);
+        double psum = evae_model_param_sum(&m);
+        if (ranks_agree(comm, psum, "after an epoch")) {
+            rc = 1;
+            break;
+        }
         if (!isfinite(tr_alb) || !isfinite(ev.alb) || !isfinite(tr_J) || !isfinite(psum)) {
             evae_error("non-finite loss or parameters in epoch %d (train ALB %g, %s ALB %g, SSM "
                        "%g, parameter sum %g); stopping "
@@ -213,7 +266,7 @@ int evae_train(evae_config *cfg, const char *resume_dir, int argc, char **argv)
         }
         st.epoch = epoch + 1;
         int save = st.epoch % cfg->train.checkpoint_every == 0 || st.epoch == cfg->train.epochs;
-        if (save) rc = evae_checkpoint_save(ckpt, &m, &st, ini);
+        if (save && lead) rc = evae_checkpoint_save(ckpt, &m, &st, ini);
         double t_epoch = evae_now() - t0;
         char key_alb[64], key_ll[64];
         snprintf(key_alb, sizeof key_alb, "%s_alb", heldout_name);
@@ -237,10 +290,14 @@ int evae_train(evae_config *cfg, const char *resume_dir, int argc, char **argv)
         cJSON_AddNumberToObject(o, "examples_per_s", train.n / t_train);
         cJSON_AddNumberToObject(o, "epoch_time_s", t_epoch);
         cJSON_AddNumberToObject(o, "wall_time_s", evae_now() - t_run);
+        if (!lead) {
+            cJSON_Delete(o);
+            continue; /* the lines, the manifest and the grids are rank 0's */
+        }
         rc = rc || evae_metrics_append(metrics, o);
         /* again after the first epoch: by now the device has chosen its convolution algorithms */
         if (epoch == start_epoch && m.shape.arch == EVAE_ARCH_CONV)
-            rc = rc || evae_write_manifest(dir, cfg, argc, argv);
+            rc = rc || evae_write_manifest(dir, cfg, argc, argv, comm);
         char ssm[48] = "";
         if (shape.prior_grbm) snprintf(ssm, sizeof ssm, ", SSM %.3f", tr_J);
         printf("epoch %d/%d  train %s %.2f (recon %.2f%s)  %s %s %.2f  %.0f ex/s  %.2fs\n",
@@ -251,12 +308,15 @@ int evae_train(evae_config *cfg, const char *resume_dir, int argc, char **argv)
         if (save && !rc) {
             char tag[32];
             snprintf(tag, sizeof tag, "epoch%03d", st.epoch);
-            /* up to 32, whole rows of 8 so each reconstruction sits under its image */
+            /* up to 32 (and no more than the workspace holds), whole rows of 8 so each
+             * reconstruction sits under its image */
             int nr = heldout.n < 32 ? heldout.n : 32;
+            if (nr > w.cap) nr = w.cap;
             if (nr >= 8) nr -= nr % 8;
             /* reconstruction inputs: the first held-out examples, prepared as in evaluation */
             be->copy(be, w.p, heldout_dev, (size_t)nr * D * sizeof(float));
-            evae_prepare_input(&m, &w, nr, seed, evae_stream(EVAE_STREAM_EVAL, 0));
+            evae_prepare_input(&m, &w, evae_share_whole(nr), seed,
+                               evae_stream(EVAE_STREAM_EVAL, 0));
             float *xr = be->alloc(be, (size_t)nr * D * sizeof(float));
             be->copy(be, xr, evae_ws_x(&w), (size_t)nr * D * sizeof(float));
             rc = evae_write_grids(&m, &w, dir, tag, cfg->sample.sampler, cfg->sample.steps,
@@ -276,6 +336,6 @@ int evae_train(evae_config *cfg, const char *resume_dir, int argc, char **argv)
     evae_model_free(&m);
     evae_dataset_free(&train);
     evae_dataset_free(&heldout);
-    if (!rc) printf("done: %s (%.1fs)\n", dir, evae_now() - t_run);
+    if (!rc && lead) printf("done: %s (%.1fs)\n", dir, evae_now() - t_run);
     return rc;
 }

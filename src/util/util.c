@@ -6,11 +6,21 @@
 #include <stdlib.h>
 #include <time.h>
 
+static char error_tag[32]; /* "rank R of N: " in a run of several processes */
+
+void evae_error_tag(int rank, int size)
+{
+    if (size > 1)
+        snprintf(error_tag, sizeof error_tag, "rank %d of %d: ", rank, size);
+    else
+        error_tag[0] = '\0';
+}
+
 void evae_error(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fputs("evae: ", stderr);
+    fprintf(stderr, "evae: %s", error_tag);
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
     va_end(ap);

@@ -31,6 +31,7 @@ typedef struct trained {
 
 static trained train_on(const evae_backend *be, const evae_config *cfg, int B)
 {
+    evae_comm *one = evae_comm_none();
     evae_dataset tr = {0}, te = {0};
     const char *name;
     if (evae_load_data(cfg, &tr, &te, &name)) exit(1);
@@ -47,7 +48,7 @@ static trained train_on(const evae_backend *be, const evae_config *cfg, int B)
     be->upload(be, idx, perm, (size_t)tr.n * sizeof(int));
     for (int s = 0; s < STEPS; s++) {
         be->gather_rows(be, w.p, data, idx + (size_t)s * B, B, m.x_dim);
-        evae_train_step(&m, &w, B, cfg, (uint64_t)s);
+        evae_train_step(&m, &w, evae_share_whole(B), cfg, (uint64_t)s, one);
     }
     trained t = {xmalloc(m.n_params * 4), xmalloc(m.n_theta * 4), xmalloc((size_t)B * 4),
                  m.n_params, m.n_theta, B};
@@ -61,6 +62,7 @@ static trained train_on(const evae_backend *be, const evae_config *cfg, int B)
     evae_model_free(&m);
     evae_dataset_free(&tr);
     evae_dataset_free(&te);
+    evae_comm_finalize(one);
     return t;
 }
 

@@ -46,6 +46,7 @@ static const evae_backend cpu_backend = {
     .gemm = cpu_gemm,
     .col_sum = cpu_col_sum,
     .axpy = cpu_axpy,
+    .scale = cpu_scale,
     .sum = cpu_sum,
     .rand_uniform = cpu_rand_uniform,
     .rand_normal = cpu_rand_normal,
