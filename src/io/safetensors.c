@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <zlib.h>
 
 /* A header larger than this is taken as corruption (the reference implementation's limit). */
 #define ST_MAX_HEADER 100000000ULL
@@ -501,6 +502,20 @@ fail:
     evae_st_close(f);
     return NULL;
 }
+
+uint32_t evae_st_crc32(const evae_st_tensor *tensors, int count)
+{
+    const evae_st_tensor **by_name = evae_xcalloc(count > 0 ? (size_t)count : 1, sizeof *by_name);
+    for (int i = 0; i < count; i++) by_name[i] = &tensors[i];
+    qsort(by_name, (size_t)count, sizeof *by_name, name_cmp);
+    uLong crc = crc32_z(0L, Z_NULL, 0);
+    for (int i = 0; i < count; i++)
+        if (by_name[i]->nbytes) crc = crc32_z(crc, by_name[i]->data, by_name[i]->nbytes);
+    free(by_name);
+    return (uint32_t)crc;
+}
+
+uint32_t evae_st_file_crc32(const evae_st_file *f) { return evae_st_crc32(f->tensors, f->count); }
 
 const evae_st_tensor *evae_st_find(const evae_st_file *f, const char *name)
 {
