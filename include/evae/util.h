@@ -9,6 +9,10 @@
  * or key and the problem, then return non-zero; main() turns that into a non-zero exit. */
 void evae_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* Print "evae: warning: <message>" to stderr: something was repaired or skipped, and the run goes
+ * on. */
+void evae_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 /* Host allocation that aborts with a message on failure (zero-filled). */
 void *evae_xcalloc(size_t count, size_t size);
 
