@@ -60,22 +60,22 @@ int main(void)
                         "sample.steps=5";
 
     /* config errors name the key */
-    CHECK(evae("train experiments/mnist.ini train.epoch=1") != 0 &&
+    CHECK(evae("train experiments/mnist.ini train.epoch=1") == 1 &&
               output_has("unknown key 'train.epoch'"), "unknown key");
-    CHECK(evae("train experiments/mnist.ini train.epochs=-1") != 0 &&
+    CHECK(evae("train experiments/mnist.ini train.epochs=-1") == 1 &&
               output_has("train.epochs"), "out of range");
-    CHECK(evae("train experiments/nope.ini") != 0 && output_has("experiments/nope.ini"),
+    CHECK(evae("train experiments/nope.ini") == 1 && output_has("experiments/nope.ini"),
           "missing config file");
     CHECK(evae("frobnicate") == 2 && output_has("unknown command"), "unknown command");
 
     /* missing data folder names the file */
     snprintf(args, sizeof args, "train experiments/mnist.ini %s data.dir=%s/none run.dir=%s/r0",
              small, dir, dir);
-    CHECK(evae(args) != 0 && output_has("/none") && output_has("train-images"), "missing data");
+    CHECK(evae(args) == 1 && output_has("/none") && output_has("train-images"), "missing data");
 
     /* unwritable run folder: its parent is a regular file */
     snprintf(args, sizeof args, "train experiments/mnist.ini %s run.dir=%s/out.txt/run", small, dir);
-    CHECK(evae(args) != 0 && output_has("cannot create folder"), "unwritable run folder");
+    CHECK(evae(args) == 1 && output_has("cannot create folder"), "unwritable run folder");
 
     /* a real short run, then sampling from it */
     snprintf(args, sizeof args, "train experiments/mnist.ini %s train.epochs=1 run.dir=%s", small,
@@ -148,7 +148,7 @@ int main(void)
              dir);
     CHECK(evae(args) == 0 && file_exists(dir, "l.png"), "sample (langevin)");
     snprintf(args, sizeof args, "sample %s --sampler metropolis", run);
-    CHECK(evae(args) != 0 && output_has("metropolis"), "unknown sampler");
+    CHECK(evae(args) == 1 && output_has("metropolis"), "unknown sampler");
 
     /* a corrupt (truncated) checkpoint is refused by name */
     char *good;
@@ -160,7 +160,7 @@ int main(void)
     fwrite(good, 1, (size_t)n / 2, f);
     fclose(f);
     snprintf(args, sizeof args, "sample %s", bad_path);
-    CHECK(evae(args) != 0 && output_has("bad.safetensors") && output_has("corrupt"),
+    CHECK(evae(args) == 1 && output_has("bad.safetensors") && output_has("corrupt"),
           "truncated checkpoint");
 
     /* NaN: a checkpoint whose weights overflow the forward pass. Resuming must stop with exit 3

@@ -119,7 +119,7 @@ def main():
         bad = os.path.join(tmp, "latin1")
         rc, out = evae([b"train", b"experiments/mnist.ini", *short, b"data.train_limit=256",
                         b"model.hidden=16", b"run.name=caf\xe9", b"run.dir=" + bad.encode()])
-        check(rc != 0 and "run.name: byte 4 (0xe9) is not UTF-8" in out,
+        check(rc == 1 and "run.name: byte 4 (0xe9) is not UTF-8" in out,
               f"a run name that is not UTF-8: exit {rc}\n{out}")
         if os.path.exists(os.path.join(bad, "checkpoint.safetensors")):
             try:
