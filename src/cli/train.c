@@ -113,12 +113,11 @@ static int write_run_files(const char *dir, const char *ini, const evae_config *
 }
 
 /* Resuming from run folder dir: removes what cut-off writes left, loads the checkpoint (none
- * yet: a fresh start from epoch 0) and trims metrics.jsonl to it. *complete: the checkpoint has
- * reached train.epochs already (nothing is changed then). */
+ * yet: a fresh start from epoch 0) and trims metrics.jsonl to it. A checkpoint that has reached
+ * train.epochs is reported; one past it is refused. */
 static int resume_from(const char *dir, const char *ckpt, const char *metrics,
-                       const evae_config *cfg, evae_model *m, evae_train_state *st, int *complete)
+                       const evae_config *cfg, evae_model *m, evae_train_state *st)
 {
-    *complete = 0;
     if (evae_run_remove_temporaries(dir)) return 1;
     struct stat sb;
     if (stat(ckpt, &sb) != 0 && errno == ENOENT) {
@@ -139,14 +138,12 @@ static int resume_from(const char *dir, const char *ckpt, const char *metrics,
                    cfg->train.epochs, st->epoch + 1);
         return 1;
     }
-    if (st->epoch == cfg->train.epochs && st->epoch > 0) {
+    if (evae_metrics_truncate(metrics, st->epoch)) return 1;
+    if (st->epoch == cfg->train.epochs && st->epoch > 0)
         printf("%s: already complete: the checkpoint holds epoch %d of train.epochs=%d; nothing "
                "to train (raise train.epochs to go on)\n", dir, st->epoch, cfg->train.epochs);
-        *complete = 1;
-        return 0;
-    }
-    if (evae_metrics_truncate(metrics, st->epoch)) return 1;
-    printf("resuming %s at epoch %d (step %ld)\n", dir, st->epoch, st->global_step);
+    else
+        printf("resuming %s at epoch %d (step %ld)\n", dir, st->epoch, st->global_step);
     return 0;
 }
 
@@ -189,17 +186,17 @@ int evae_train(evae_config *cfg, const char *resume_dir, int argc, char **argv)
     snprintf(metrics, sizeof metrics, "%s/metrics.jsonl", dir);
     evae_train_state st = {.epoch = 0, .global_step = 0, .seed = cfg->train.seed};
     char *ini = evae_config_to_ini_string(cfg);
-    int rc = 0, complete = 0;
+    int rc = 0;
     /* A resume writes config.ini and manifest.json with its first checkpoint, so that an
      * attempt that fails (a NaN) leaves them describing the checkpoint that is there. */
     int run_files_pending = resume_dir != NULL;
     if (resume_dir) {
-        rc = resume_from(dir, ckpt, metrics, cfg, &m, &st, &complete);
+        rc = resume_from(dir, ckpt, metrics, cfg, &m, &st);
     } else {
         evae_model_init(&m, (uint64_t)cfg->train.seed);
         rc = write_run_files(dir, ini, cfg, argc, argv);
     }
-    if (rc || complete) {
+    if (rc) {
         free(ini);
         evae_model_free(&m);
         evae_dataset_free(&train);
@@ -229,7 +226,8 @@ int evae_train(evae_config *cfg, const char *resume_dir, int argc, char **argv)
            (long)m.n_params, m.n_theta);
 
     /* the grids of the checkpoint's epoch, if the run stopped before it had drawn them (they
-     * are drawn from the checkpoint's model and the seed, so they come out the same) */
+     * are drawn from the checkpoint's model and the seed, so they come out the same); also when
+     * the run is complete: the kill may have come right after its last checkpoint */
     if (resume_dir && st.epoch > 0 && epoch_grids_missing(dir, st.epoch))
         rc = write_epoch_grids(&m, &w, cfg, dir, heldout_dev, heldout.n, st.epoch);
 
