@@ -7,11 +7,12 @@
 # PNG byte for byte, metrics.jsonl line for line (timing fields aside), and no temporary file.
 # The exact moments come from tests/crash/kill_at.c (LD_PRELOAD; the process really dies by
 # SIGKILL inside the write).
-# Then the disk-full case: the run writes into a small tmpfs, at nine sizes from "config.ini does
-# not fit" to "everything fits"; each either finishes or stops with exit 1 and a message naming
-# the file and "No space left on device", leaves no temporary file and a checkpoint that loads,
-# and, given room again, resumes to the uninterrupted run's checkpoint. Mounting needs root (or a
-# mount namespace); where neither is allowed this part is skipped with the reason.
+# Then the disk-full case: the run writes into a small tmpfs, at nine sizes from too small for its
+# first files to room for all of them; each either finishes or stops with exit 1 and a message
+# naming the file and "No space left on device", leaves no temporary file and a checkpoint that
+# loads; a resume while the disk is still full fails as cleanly, and given room again the run
+# resumes to the uninterrupted run's files. Mounting needs root; where it is not allowed, this
+# part is skipped with the reason.
 #   scripts/crash_test.sh [BUILD_DIR]   (default build/, built by scripts/build.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -163,6 +164,23 @@ else
     if [ -e "$run/checkpoint.safetensors" ] && ! loads; then
       fail "disk full at ${kb} KiB: the checkpoint left does not load"
     fi
+    # a resume while the disk is still full (its first write is the trimmed metrics.jsonl) must
+    # fail as cleanly and change nothing
+    while_full="no checkpoint to resume"
+    if [ -e "$run/checkpoint.safetensors" ]; then
+      cp "$run/checkpoint.safetensors" "$work/before.safetensors"
+      rc=0
+      lines=$(wc -l < "$log")
+      resume || rc=$?
+      while_full=$(tail -n +$((lines + 1)) "$log" |
+                   grep -m1 -o "cannot [a-z]* '[^']*'\|[^ ]*: cannot append metrics" || echo "finished")
+      [ $rc -eq 0 ] || [ $rc -eq 1 ] || fail "disk full at ${kb} KiB: a resume exited $rc"
+      if ls "$run"/*.tmp > /dev/null 2>&1; then
+        fail "disk full at ${kb} KiB: a resume left temporary files"
+      fi
+      [ $rc -eq 0 ] || cmp -s "$work/before.safetensors" "$run/checkpoint.safetensors" ||
+        fail "disk full at ${kb} KiB: a failed resume changed the checkpoint"
+    fi
     # room again: the run resumes (or, when not even config.ini was written, starts again)
     mount -o remount,size=64m "$run"
     if resume_or_restart; then
@@ -170,7 +188,7 @@ else
     else
       fail "disk full at ${kb} KiB: the run did not finish once there was room: $(tail -1 "$log")"
     fi
-    echo "  ${kb} KiB: ${stopped_at//$run\//}"
+    echo "  ${kb} KiB: ${stopped_at//$run\//}; a resume while full: ${while_full//$run\//}"
     umount "$run"
   done
   mnt=""
