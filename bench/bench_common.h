@@ -111,7 +111,7 @@ static inline int bench_device_open(const char *name, bench_device *dev)
     if (strcmp(dev->be->name, "cuda") == 0) {
 #ifdef EVAE_HAVE_CUDA
         evae_bench_gpu_info info;
-        if (evae_bench_gpu_info_get(&info)) return 1;
+        if (evae_bench_gpu_info_get(dev->be, &info)) return 1;
         dev->cuda = 1;
         snprintf(dev->name, sizeof dev->name, "%s", info.name);
         dev->cache_bytes = info.l2_bytes;
@@ -119,7 +119,7 @@ static inline int bench_device_open(const char *name, bench_device *dev)
         /* rotated inputs: at most a quarter of the free memory, and 2 GiB */
         dev->mem_budget = info.free_bytes / 4 < ((size_t)2 << 30) ? info.free_bytes / 4
                                                                    : ((size_t)2 << 30);
-        dev->timer = evae_bench_timer_create();
+        dev->timer = evae_bench_timer_create(dev->be);
         if (!dev->timer) return 1;
 #else
         evae_error("the cuda backend answered but this benchmark was built without CUDA");
@@ -179,7 +179,7 @@ static inline double bench_time_once(const bench_device *dev, bench_fn fn, void 
 #endif
     double t0 = evae_now();
     fn(ctx, set);
-    dev->be->sync();
+    dev->be->sync(dev->be);
     return evae_now() - t0;
 }
 
@@ -255,7 +255,7 @@ static inline void bench_arena_alloc(bench_arena *a, const bench_device *dev)
     if (want > 1024) want = 1024;
     if (want < 1) want = 1;
     a->sets = (int)want;
-    a->base = a->be->alloc(per * want);
+    a->base = a->be->alloc(a->be, per * want);
 }
 
 static inline void *bench_buf(const bench_arena *a, int set, int i)
@@ -267,20 +267,20 @@ static inline void *bench_buf(const bench_arena *a, int set, int i)
 static inline void bench_arena_replicate(bench_arena *a)
 {
     for (int s = 1; s < a->sets; s++)
-        a->be->copy(a->base + (size_t)s * a->set_bytes, a->base, a->set_bytes);
-    a->be->sync();
+        a->be->copy(a->be, a->base + (size_t)s * a->set_bytes, a->base, a->set_bytes);
+    a->be->sync(a->be);
 }
 
 static inline void bench_arena_free(bench_arena *a)
 {
-    if (a->base) a->be->free(a->base);
+    if (a->base) a->be->free(a->be, a->base);
     a->base = NULL;
 }
 
 /* host data -> buffer i of set 0 */
 static inline void bench_upload(bench_arena *a, int i, const void *host)
 {
-    a->be->upload(bench_buf(a, 0, i), host, a->len[i]);
+    a->be->upload(a->be, bench_buf(a, 0, i), host, a->len[i]);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -314,7 +314,7 @@ static inline void bench_gemm_call(void *p, int set)
 {
     (void)set;
     bench_gemm_ctx *c = p;
-    c->be->gemm(0, 0, c->n, c->n, c->n, 1.0f, c->A, c->B, 0.0f, c->C);
+    c->be->gemm(c->be, 0, 0, c->n, c->n, c->n, 1.0f, c->A, c->B, 0.0f, c->C);
 }
 
 typedef struct {
@@ -327,14 +327,14 @@ static inline void bench_copy_call(void *p, int set)
 {
     (void)set;
     bench_copy_ctx *c = p;
-    c->be->copy(c->dst, c->src, c->bytes);
+    c->be->copy(c->be, c->dst, c->src, c->bytes);
 }
 
 static inline void bench_axpy1_call(void *p, int set)
 {
     (void)set;
     bench_copy_ctx *c = p;
-    c->be->axpy((float *)c->dst, (const float *)c->src, 1, 1.0f);
+    c->be->axpy(c->be, (float *)c->dst, (const float *)c->src, 1, 1.0f);
 }
 
 static inline void bench_measure_machine(const bench_device *dev, bench_machine *m)
@@ -345,11 +345,11 @@ static inline void bench_measure_machine(const bench_device *dev, bench_machine 
     /* matrix products: large enough to run at the library's peak */
     bench_gemm_ctx g = {be, dev->cuda ? 8192 : 2048, NULL, NULL, NULL};
     size_t nn = (size_t)g.n * g.n;
-    g.A = be->alloc(nn * sizeof(float));
-    g.B = be->alloc(nn * sizeof(float));
-    g.C = be->alloc(nn * sizeof(float));
-    be->rand_normal(g.A, nn, 1, 1);
-    be->rand_normal(g.B, nn, 1, 2);
+    g.A = be->alloc(be, nn * sizeof(float));
+    g.B = be->alloc(be, nn * sizeof(float));
+    g.C = be->alloc(be, nn * sizeof(float));
+    be->rand_normal(be, g.A, nn, 1, 1);
+    be->rand_normal(be, g.B, nn, 1, 2);
     bench_stats st = bench_run(dev, bench_gemm_call, &g, 1, &bud);
     m->gemm_n = g.n;
     m->gemm_gflops = 2.0 * (double)nn * g.n / st.median * 1e-9;
@@ -363,13 +363,13 @@ static inline void bench_measure_machine(const bench_device *dev, bench_machine 
         }
         m->gemm_gflops_cpu = best;
     }
-    be->free(g.A);
-    be->free(g.B);
-    be->free(g.C);
+    be->free(be, g.A);
+    be->free(be, g.B);
+    be->free(be, g.C);
     /* bandwidth: a copy of a buffer far larger than the last-level cache */
     bench_copy_ctx c = {be, dev->cuda ? ((size_t)1 << 30) : ((size_t)256 << 20), NULL, NULL};
-    c.src = be->alloc(c.bytes);
-    c.dst = be->alloc(c.bytes);
+    c.src = be->alloc(be, c.bytes);
+    c.dst = be->alloc(be, c.bytes);
     st = bench_run(dev, bench_copy_call, &c, 1, &bud);
     m->copy_bytes = c.bytes;
     m->copy_gbs = 2.0 * (double)c.bytes / st.median * 1e-9;
@@ -377,8 +377,8 @@ static inline void bench_measure_machine(const bench_device *dev, bench_machine 
     bench_budget small = {0.2, 50, 2000, 10};
     st = bench_run(dev, bench_axpy1_call, &c, 1, &small);
     m->launch_s = dev->cuda ? st.median : 0.0;
-    be->free(c.src);
-    be->free(c.dst);
+    be->free(be, c.src);
+    be->free(be, c.dst);
 }
 
 /* "1.23 0.80 0.50": other work on the machine skews CPU timings; recorded with every result */
@@ -397,7 +397,7 @@ static inline void bench_machine_json(cJSON *root, const bench_device *dev, cons
     cJSON *o = cJSON_AddObjectToObject(root, "machine");
     cJSON_AddStringToObject(o, "device", dev->be->name);
     cJSON_AddStringToObject(o, "name", dev->name);
-    cJSON_AddStringToObject(o, "backend", dev->be->describe());
+    cJSON_AddStringToObject(o, "backend", dev->be->describe(dev->be));
     cJSON_AddNumberToObject(o, dev->cuda ? "sm_count" : "blas_threads", dev->threads);
     cJSON_AddNumberToObject(o, "cache_bytes", (double)dev->cache_bytes);
     cJSON_AddNumberToObject(o, "sgemm_gflops", m->gemm_gflops);

@@ -123,7 +123,6 @@ typedef struct trainer {
     int *perm;          /* [n] host */
     int *idx_dev;       /* [n] batch order, backend */
     float *acc_alb, *acc_ll, *acc_J; /* [cap] per-example sums over the epoch */
-    float *zeros;       /* [cap] host */
     long global_step;
 } trainer;
 
@@ -137,25 +136,25 @@ static double run_epoch(trainer *t, int epoch, int max_steps)
     const evae_config *cfg = &t->cfg;
     const uint64_t seed = (uint64_t)cfg->train.seed;
     const int D = m->x_dim, cap = t->cap;
-    be->sync();
+    be->sync(be);
     double t0 = evae_now();
     evae_shuffle(t->perm, t->n, seed, (uint64_t)epoch);
-    be->upload(t->idx_dev, t->perm, (size_t)t->n * sizeof(int));
-    be->upload(t->acc_alb, t->zeros, cap * sizeof(float));
-    be->upload(t->acc_ll, t->zeros, cap * sizeof(float));
-    be->upload(t->acc_J, t->zeros, cap * sizeof(float));
+    be->upload(be, t->idx_dev, t->perm, (size_t)t->n * sizeof(int));
+    be->zero(be, t->acc_alb, cap * sizeof(float));
+    be->zero(be, t->acc_ll, cap * sizeof(float));
+    be->zero(be, t->acc_J, cap * sizeof(float));
     int steps = max_steps > 0 && max_steps < t->steps ? max_steps : t->steps;
     for (int s = 0; s < steps; s++) {
         int B = t->n - s * cap < cap ? t->n - s * cap : cap;
         uint64_t gs = (uint64_t)t->global_step;
-        be->gather_rows(w->p, t->train_dev, t->idx_dev + (size_t)s * cap, B, D);
+        be->gather_rows(be, w->p, t->train_dev, t->idx_dev + (size_t)s * cap, B, D);
         evae_train_step(m, w, B, cfg, gs);
-        if (m->shape.prior_grbm) be->axpy(t->acc_J, w->J, (size_t)B, 1.0f);
-        be->axpy(t->acc_alb, w->alb, (size_t)B, 1.0f);
-        be->axpy(t->acc_ll, w->ll, (size_t)B, 1.0f);
+        if (m->shape.prior_grbm) be->axpy(be, t->acc_J, w->J, (size_t)B, 1.0f);
+        be->axpy(be, t->acc_alb, w->alb, (size_t)B, 1.0f);
+        be->axpy(be, t->acc_ll, w->ll, (size_t)B, 1.0f);
         t->global_step++;
     }
-    volatile double sums = be->sum(t->acc_alb, cap) + be->sum(t->acc_ll, cap);
+    volatile double sums = be->sum(be, t->acc_alb, cap) + be->sum(be, t->acc_ll, cap);
     (void)sums;
     return evae_now() - t0;
 }
@@ -192,24 +191,22 @@ static int trainer_create(trainer *t, const bench_device *dev, const char *datas
     evae_dataset_free(&data);
     evae_workspace_create(&t->w, &t->m, t->cap, t->cfg.ssm.projections);
     t->perm = evae_xcalloc((size_t)n, sizeof(int));
-    t->idx_dev = be->alloc((size_t)n * sizeof(int));
-    t->acc_alb = be->alloc((size_t)t->cap * sizeof(float));
-    t->acc_ll = be->alloc((size_t)t->cap * sizeof(float));
-    t->acc_J = be->alloc((size_t)t->cap * sizeof(float));
-    t->zeros = evae_xcalloc((size_t)t->cap, sizeof(float));
+    t->idx_dev = be->alloc(be, (size_t)n * sizeof(int));
+    t->acc_alb = be->alloc(be, (size_t)t->cap * sizeof(float));
+    t->acc_ll = be->alloc(be, (size_t)t->cap * sizeof(float));
+    t->acc_J = be->alloc(be, (size_t)t->cap * sizeof(float));
     return 0;
 }
 
 static void trainer_free(trainer *t)
 {
     const evae_backend *be = t->m.be;
-    be->free(t->train_dev);
-    be->free(t->idx_dev);
-    be->free(t->acc_alb);
-    be->free(t->acc_ll);
-    be->free(t->acc_J);
+    be->free(be, t->train_dev);
+    be->free(be, t->idx_dev);
+    be->free(be, t->acc_alb);
+    be->free(be, t->acc_ll);
+    be->free(be, t->acc_J);
     free(t->perm);
-    free(t->zeros);
     evae_workspace_free(&t->w, &t->m);
     evae_model_free(&t->m);
 }
@@ -219,7 +216,7 @@ static void trainer_free(trainer *t)
 
 static void shape_text(const prof_shape *s, char *out, size_t cap)
 {
-    if (s->op == P_GEMM)
+    if (s->op == P_gemm)
         snprintf(out, cap, "%c%c m=%d n=%d k=%d", s->key[0] ? 'T' : 'N', s->key[1] ? 'T' : 'N',
                  s->key[2], s->key[3], s->key[4]);
     else
@@ -261,11 +258,11 @@ static int dump_step(trainer *t, int B, const char *path)
         float g = evae_normal_at(seed, 12345, i);
         th[i] = i < 2 * (size_t)d ? 0.3f * g : (i < 2 * (size_t)d + (size_t)d * m->n ? 0.2f * g : 0.5f * g);
     }
-    be->upload(m->theta, th, m->n_theta * sizeof(float));
+    be->upload(be, m->theta, th, m->n_theta * sizeof(float));
     free(th);
     for (int i = 0; i < B; i++) t->perm[i] = i;
-    be->upload(t->idx_dev, t->perm, (size_t)B * sizeof(int));
-    be->gather_rows(w->p, t->train_dev, t->idx_dev, B, D);
+    be->upload(be, t->idx_dev, t->perm, (size_t)B * sizeof(int));
+    be->gather_rows(be, w->p, t->train_dev, t->idx_dev, B, D);
     evae_prepare_input(m, w, B, seed, evae_stream(EVAE_STREAM_BINARIZE, 0));
     float scale = m->laplace_scale;
     evae_alb_forward(m, w, B, seed, evae_stream(EVAE_STREAM_REPARAM, 0),
@@ -294,7 +291,7 @@ static int dump_step(trainer *t, int B, const char *path)
         size_t count = 1;
         for (int k = 0; k < items[i].ndim; k++) count *= (size_t)items[i].shape[k];
         host[i] = evae_xcalloc(count, sizeof(float));
-        be->download(host[i], items[i].dev, count * sizeof(float));
+        be->download(be, host[i], items[i].dev, count * sizeof(float));
         memset(&ts[i], 0, sizeof ts[i]);
         snprintf(ts[i].name, sizeof ts[i].name, "%s", items[i].name);
         snprintf(ts[i].dtype, sizeof ts[i].dtype, "F32");
@@ -438,9 +435,10 @@ int main(int argc, char **argv)
     /* profile pass: the same steps through the timed backend */
     int psteps = (int)(profile_steps < t.steps ? profile_steps : t.steps);
     double prof_wall = 0.0, step_scale = 0.0;
+    prof_state *prof = prof_create(t.m.be, dev.cuda);
     if (psteps > 0) {
         const evae_backend *real = t.m.be;
-        t.m.be = prof_backend(real, dev.cuda);
+        t.m.be = &prof->table;
         prof_wall = run_epoch(&t, 2000, psteps);
         t.m.be = real;
         step_scale = (double)t.steps / psteps; /* per profiled step -> per epoch */
@@ -482,25 +480,25 @@ int main(int argc, char **argv)
     int order[P_COUNT];
     for (int i = 0; i < P_COUNT; i++) order[i] = i;
     for (int i = 0; i < P_COUNT; i++) /* by time, descending (insertion sort, 29 entries) */
-        for (int j = i; j > 0 && prof.seconds[order[j]] > prof.seconds[order[j - 1]]; j--) {
+        for (int j = i; j > 0 && prof->seconds[order[j]] > prof->seconds[order[j - 1]]; j--) {
             int x = order[j];
             order[j] = order[j - 1];
             order[j - 1] = x;
         }
     for (int i = 0; i < P_COUNT; i++) {
         int op = order[i];
-        if (!prof.calls[op]) continue;
-        prof_total += prof.seconds[op];
+        if (!prof->calls[op]) continue;
+        prof_total += prof->seconds[op];
         cJSON *e = cJSON_CreateObject();
         cJSON_AddStringToObject(e, "op", prof_op_names[op]);
-        cJSON_AddNumberToObject(e, "calls_per_step", (double)prof.calls[op] / psteps);
-        cJSON_AddNumberToObject(e, "s_per_epoch", prof.seconds[op] * step_scale);
+        cJSON_AddNumberToObject(e, "calls_per_step", (double)prof->calls[op] / psteps);
+        cJSON_AddNumberToObject(e, "s_per_epoch", prof->seconds[op] * step_scale);
         cJSON_AddItemToArray(ops, e);
     }
-    qsort(prof.shapes, (size_t)prof.n_shapes, sizeof(prof_shape), cmp_shape_time);
+    qsort(prof->shapes, (size_t)prof->n_shapes, sizeof(prof_shape), cmp_shape_time);
     cJSON *shp = cJSON_AddArrayToObject(pj, "products");
-    for (int i = 0; i < prof.n_shapes; i++) {
-        const prof_shape *s = &prof.shapes[i];
+    for (int i = 0; i < prof->n_shapes; i++) {
+        const prof_shape *s = &prof->shapes[i];
         char text[96];
         shape_text(s, text, sizeof text);
         prod_s += s->seconds;
@@ -525,10 +523,10 @@ int main(int argc, char **argv)
         printf("  %-22s %10s %12s %7s\n", "op", "calls/step", "s/epoch", "share");
         for (int i = 0; i < P_COUNT; i++) {
             int op = order[i];
-            if (!prof.calls[op]) continue;
+            if (!prof->calls[op]) continue;
             printf("  %-22s %10.1f %12.4f %6.1f%%\n", prof_op_names[op],
-                   (double)prof.calls[op] / psteps, prof.seconds[op] * step_scale,
-                   100.0 * prof.seconds[op] / prof_wall);
+                   (double)prof->calls[op] / psteps, prof->seconds[op] * step_scale,
+                   100.0 * prof->seconds[op] / prof_wall);
         }
         printf("  %-22s %10s %12.4f %6.1f%%\n", "(outside the ops)", "",
                (prof_wall - prof_total) * step_scale,
@@ -537,8 +535,8 @@ int main(int argc, char **argv)
                "measured peak)\n",
                prod_s * step_scale, prod_flops / prod_s * 1e-9,
                100.0 * prod_flops / prod_s * 1e-9 / mach.gemm_gflops);
-        for (int i = 0; i < prof.n_shapes && i < 12; i++) {
-            const prof_shape *s = &prof.shapes[i];
+        for (int i = 0; i < prof->n_shapes && i < 12; i++) {
+            const prof_shape *s = &prof->shapes[i];
             char text[96];
             shape_text(s, text, sizeof text);
             printf("  %-22s %-34s %8.4f s/epoch %7.1f GFLOP/s\n", prof_op_names[s->op], text,
@@ -572,10 +570,10 @@ int main(int argc, char **argv)
             fprintf(md, "| op | calls/step | ms/epoch | share |\n|---|---:|---:|---:|\n");
             for (int i = 0; i < P_COUNT; i++) {
                 int op = order[i];
-                if (!prof.calls[op]) continue;
+                if (!prof->calls[op]) continue;
                 fprintf(md, "| %s | %.1f | %.1f | %.1f%% |\n", prof_op_names[op],
-                        (double)prof.calls[op] / psteps, prof.seconds[op] * step_scale * 1e3,
-                        100.0 * prof.seconds[op] / prof_wall);
+                        (double)prof->calls[op] / psteps, prof->seconds[op] * step_scale * 1e3,
+                        100.0 * prof->seconds[op] / prof_wall);
             }
             fprintf(md, "| (outside the ops) | | %.1f | %.1f%% |\n\n",
                     (prof_wall - prof_total) * step_scale * 1e3,
@@ -586,8 +584,8 @@ int main(int argc, char **argv)
                     100.0 * prod_flops / prod_s * 1e-9 / mach.gemm_gflops);
             fprintf(md, "| op | shape | calls/step | ms/epoch | GFLOP/s |\n"
                         "|---|---|---:|---:|---:|\n");
-            for (int i = 0; i < prof.n_shapes; i++) {
-                const prof_shape *s = &prof.shapes[i];
+            for (int i = 0; i < prof->n_shapes; i++) {
+                const prof_shape *s = &prof->shapes[i];
                 char text[96];
                 shape_text(s, text, sizeof text);
                 fprintf(md, "| %s | %s | %.1f | %.1f | %.1f |\n", prof_op_names[s->op], text,
@@ -604,6 +602,7 @@ int main(int argc, char **argv)
     if (json_path) rc |= evae_atomic_write_json(json_path, root);
     cJSON_Delete(root);
     free(times);
+    free(prof);
     free(cpu_times);
     free(sorted);
     trainer_free(&t);

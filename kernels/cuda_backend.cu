@@ -1,4 +1,5 @@
-/* The CUDA backend's table: device set-up, memory, the cuBLAS gemm, and evae_cuda_backend().
+/* The CUDA backend's table (the twin of src/backend/cpu/cpu_backend.c): device set-up, memory,
+ * the cuBLAS gemm, the facts for manifests, and evae_cuda_backend().
  *
  * Precision: cuBLAS runs in its default FP32 math mode (CUBLAS_DEFAULT_MATH: full FP32 FMA, no
  * TF32 tensor cores) and cuDNN in CUDNN_FMA_MATH, so every op matches the CPU backend within
@@ -9,20 +10,29 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cuda_context.cuh"
-#include "cuda_extras.h"
+#include <stdarg.h>
+
 #include "cuda_ops.cuh"
 
-struct evae_cuda_context cuda_ctx;
+void cuda_bad_arg(const char *op, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "evae: the CUDA backend's %s was called with bad arguments: ", op);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    fflush(stderr);
+    abort();
+}
 
 /* ---- memory ---- */
 
-void *cuda_alloc_bytes(size_t bytes, int zero)
+void *cuda_alloc_bytes(cuda_context *c, size_t bytes, int zero)
 {
     if (bytes == 0) return NULL;
     void *p = NULL;
-    cudaError_t err = cuda_ctx.pools ? cudaMallocAsync(&p, bytes, cuda_ctx.stream)
-                                     : cudaMalloc(&p, bytes);
+    cudaError_t err = c->pools ? cudaMallocAsync(&p, bytes, c->stream) : cudaMalloc(&p, bytes);
     if (err != cudaSuccess) {
         size_t free_b = 0, total_b = 0;
         (void)cudaGetLastError(); /* an allocation error is not sticky: clear it to report */
@@ -33,57 +43,78 @@ void *cuda_alloc_bytes(size_t bytes, int zero)
                 cudaGetErrorString(err), bytes, free_b, total_b, __FILE__, __LINE__);
         abort();
     }
-    if (zero) CUDA_CHECK(cudaMemsetAsync(p, 0, bytes, cuda_ctx.stream));
+    if (zero) CUDA_CHECK(cudaMemsetAsync(p, 0, bytes, c->stream));
     return p;
 }
 
-void cuda_free_bytes(void *p)
+void cuda_free_bytes(cuda_context *c, void *p)
 {
     if (!p) return;
-    if (cuda_ctx.pools)
-        CUDA_CHECK(cudaFreeAsync(p, cuda_ctx.stream));
+    if (c->pools)
+        CUDA_CHECK(cudaFreeAsync(p, c->stream));
     else
         CUDA_CHECK(cudaFree(p));
 }
 
-void *cuda_scratch(size_t bytes)
+void *cuda_scratch(cuda_context *c, size_t bytes)
 {
-    if (bytes > cuda_ctx.scratch_bytes) {
+    if (bytes > c->scratch_bytes) {
         /* stream-ordered free: kernels already queued on the old buffer finish first */
-        cuda_free_bytes(cuda_ctx.scratch);
-        size_t grown = cuda_ctx.scratch_bytes + cuda_ctx.scratch_bytes / 2;
-        cuda_ctx.scratch_bytes = bytes > grown ? bytes : grown;
-        cuda_ctx.scratch = cuda_alloc_bytes(cuda_ctx.scratch_bytes, 0);
+        cuda_free_bytes(c, c->scratch);
+        size_t grown = c->scratch_bytes + c->scratch_bytes / 2;
+        c->scratch_bytes = bytes > grown ? bytes : grown;
+        c->scratch = cuda_alloc_bytes(c, c->scratch_bytes, 0);
     }
-    return cuda_ctx.scratch;
+    return c->scratch;
 }
 
-static void *cuda_alloc(size_t bytes) { return cuda_alloc_bytes(bytes, 1); }
+static void *cuda_alloc(const evae_backend *be, size_t bytes)
+{
+    return cuda_alloc_bytes(cuda_of(be), bytes, 1);
+}
 
-static void cuda_free(void *p) { cuda_free_bytes(p); }
+static void cuda_free(const evae_backend *be, void *p) { cuda_free_bytes(cuda_of(be), p); }
 
 /* Uploads wait for the copy: the caller may reuse host_src at once, pinned or not. */
-static void cuda_upload(void *dst, const void *host_src, size_t bytes)
+static void cuda_upload(const evae_backend *be, void *dst, const void *host_src, size_t bytes)
 {
     if (bytes == 0) return;
-    CUDA_CHECK(cudaMemcpyAsync(dst, host_src, bytes, cudaMemcpyHostToDevice, cuda_ctx.stream));
-    CUDA_CHECK(cudaStreamSynchronize(cuda_ctx.stream));
+    cuda_need_buf("upload", "dst", dst, true);
+    cuda_need_buf("upload", "host_src", host_src, true);
+    cudaStream_t stream = cuda_of(be)->stream;
+    CUDA_CHECK(cudaMemcpyAsync(dst, host_src, bytes, cudaMemcpyHostToDevice, stream));
+    CUDA_CHECK(cudaStreamSynchronize(stream));
 }
 
-static void cuda_download(void *host_dst, const void *src, size_t bytes)
+static void cuda_download(const evae_backend *be, void *host_dst, const void *src, size_t bytes)
 {
     if (bytes == 0) return;
-    CUDA_CHECK(cudaMemcpyAsync(host_dst, src, bytes, cudaMemcpyDeviceToHost, cuda_ctx.stream));
-    CUDA_CHECK(cudaStreamSynchronize(cuda_ctx.stream));
+    cuda_need_buf("download", "host_dst", host_dst, true);
+    cuda_need_buf("download", "src", src, true);
+    cudaStream_t stream = cuda_of(be)->stream;
+    CUDA_CHECK(cudaMemcpyAsync(host_dst, src, bytes, cudaMemcpyDeviceToHost, stream));
+    CUDA_CHECK(cudaStreamSynchronize(stream));
 }
 
-static void cuda_copy(void *dst, const void *src, size_t bytes)
+static void cuda_copy(const evae_backend *be, void *dst, const void *src, size_t bytes)
 {
     if (bytes == 0 || dst == src) return;
-    CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, cuda_ctx.stream));
+    cuda_need_buf("copy", "dst", dst, true);
+    cuda_need_buf("copy", "src", src, true);
+    CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, cuda_of(be)->stream));
 }
 
-static void cuda_sync(void) { CUDA_CHECK(cudaStreamSynchronize(cuda_ctx.stream)); }
+static void cuda_zero(const evae_backend *be, void *dst, size_t bytes)
+{
+    if (bytes == 0) return;
+    cuda_need_buf("zero", "dst", dst, true);
+    CUDA_CHECK(cudaMemsetAsync(dst, 0, bytes, cuda_of(be)->stream));
+}
+
+static void cuda_sync(const evae_backend *be)
+{
+    CUDA_CHECK(cudaStreamSynchronize(cuda_of(be)->stream));
+}
 
 /* ---- dense algebra ---- */
 
@@ -93,18 +124,30 @@ static void cuda_sync(void) { CUDA_CHECK(cudaStreamSynchronize(cuda_ctx.stream))
  * flags. Leading dimensions are the row lengths of the row-major storage: B is stored [k,n]
  * (ld n) or [n,k] when trans_b (ld k); A is stored [m,k] (ld k) or [k,m] when trans_a (ld m);
  * C has ld n. cuBLAS wants ld >= 1 even for empty operands. */
-void cuda_gemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *A,
-               const float *B, float beta, float *C)
+static void gemm_launch(cuda_context *c, int trans_a, int trans_b, int m, int n, int k, float alpha,
+                        const float *A, const float *B, float beta, float *C)
 {
-    if (m <= 0 || n <= 0) return;
     int ld_b = trans_b ? k : n;
     int ld_a = trans_a ? m : k;
     if (ld_a < 1) ld_a = 1;
     if (ld_b < 1) ld_b = 1;
-    CUBLAS_CHECK(cublasSgemm(cuda_ctx.cublas, trans_b ? CUBLAS_OP_T : CUBLAS_OP_N,
-                             trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, n, m, k < 0 ? 0 : k, &alpha, B,
-                             ld_b, A, ld_a, &beta, C, n));
+    CUBLAS_CHECK(cublasSgemm(c->cublas, trans_b ? CUBLAS_OP_T : CUBLAS_OP_N,
+                             trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, n, m, k, &alpha, B, ld_b, A,
+                             ld_a, &beta, C, n));
     CUDA_CHECK_LAUNCH();
+}
+
+void cuda_gemm(const evae_backend *be, int trans_a, int trans_b, int m, int n, int k, float alpha,
+               const float *A, const float *B, float beta, float *C)
+{
+    cuda_need_count("gemm", "m", m);
+    cuda_need_count("gemm", "n", n);
+    cuda_need_count("gemm", "k", k);
+    if (m == 0 || n == 0) return;
+    cuda_need_buf("gemm", "A", A, k > 0);
+    cuda_need_buf("gemm", "B", B, k > 0);
+    cuda_need_buf("gemm", "C", C, true);
+    gemm_launch(cuda_of(be), trans_a, trans_b, m, n, k, alpha, A, B, beta, C);
 }
 
 static int env_flag(const char *name)
@@ -115,56 +158,57 @@ static int env_flag(const char *name)
 
 int cuda_allow_tf32(void) { return env_flag("EVAE_ALLOW_TF32"); }
 
-static void cuda_init(void)
+/* Sets up the device's context: stream, cuBLAS handle (its math mode from EVAE_ALLOW_TF32), the
+ * sum buffers, and the knobs read from the environment. */
+static void cuda_init(cuda_context *c)
 {
-    CUDA_CHECK(cudaGetDevice(&cuda_ctx.device));
-    CUDA_CHECK(cudaDeviceGetAttribute(&cuda_ctx.sm_count, cudaDevAttrMultiProcessorCount,
-                                      cuda_ctx.device));
+    CUDA_CHECK(cudaGetDevice(&c->device));
+    CUDA_CHECK(cudaDeviceGetAttribute(&c->sm_count, cudaDevAttrMultiProcessorCount, c->device));
     int optin = 0;
-    CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin,
-                                      cuda_ctx.device));
-    cuda_ctx.smem_optin = (size_t)optin;
-    CUDA_CHECK(cudaDeviceGetAttribute(&cuda_ctx.pools, cudaDevAttrMemoryPoolsSupported,
-                                      cuda_ctx.device));
-    if (cuda_ctx.pools) {
+    CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, c->device));
+    c->smem_optin = (size_t)optin;
+    CUDA_CHECK(cudaDeviceGetAttribute(&c->pools, cudaDevAttrMemoryPoolsSupported, c->device));
+    if (c->pools) {
         /* keep freed blocks in the pool: the trainer frees and reallocates every step */
         cudaMemPool_t pool;
-        CUDA_CHECK(cudaDeviceGetDefaultMemPool(&pool, cuda_ctx.device));
+        CUDA_CHECK(cudaDeviceGetDefaultMemPool(&pool, c->device));
         uint64_t keep = UINT64_MAX;
         CUDA_CHECK(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep));
     }
-    CUDA_CHECK(cudaStreamCreateWithFlags(&cuda_ctx.stream, cudaStreamNonBlocking));
-    CUBLAS_CHECK(cublasCreate(&cuda_ctx.cublas));
-    CUBLAS_CHECK(cublasSetStream(cuda_ctx.cublas, cuda_ctx.stream));
-    CUBLAS_CHECK(cublasSetMathMode(cuda_ctx.cublas, cuda_allow_tf32() ? CUBLAS_TF32_TENSOR_OP_MATH
-                                                                      : CUBLAS_DEFAULT_MATH));
-    cuda_ctx.sum_partials =
-        (double *)cuda_alloc_bytes(EVAE_SUM_MAX_BLOCKS * sizeof(double), 1);
-    cuda_ctx.sum_result = (double *)cuda_alloc_bytes(sizeof(double), 1);
-    CUDA_CHECK(cudaMallocHost(&cuda_ctx.sum_host, sizeof(double)));
-    cuda_ctx.force_general = env_flag("EVAE_GRBM_GENERAL");
-    CUDA_CHECK(cudaStreamSynchronize(cuda_ctx.stream));
+    CUDA_CHECK(cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking));
+    CUBLAS_CHECK(cublasCreate(&c->cublas));
+    CUBLAS_CHECK(cublasSetStream(c->cublas, c->stream));
+    CUBLAS_CHECK(cublasSetMathMode(c->cublas, cuda_allow_tf32() ? CUBLAS_TF32_TENSOR_OP_MATH
+                                                                 : CUBLAS_DEFAULT_MATH));
+    c->sum_partials = (double *)cuda_alloc_bytes(c, EVAE_SUM_MAX_BLOCKS * sizeof(double), 1);
+    c->sum_result = (double *)cuda_alloc_bytes(c, sizeof(double), 1);
+    CUDA_CHECK(cudaMallocHost(&c->sum_host, sizeof(double)));
+    c->force_general = env_flag("EVAE_GRBM_GENERAL");
+    const char *det = getenv("EVAE_CUDNN_DETERMINISTIC");
+    c->conv_deterministic = !(det && strcmp(det, "0") == 0);
+    CUDA_CHECK(cudaStreamSynchronize(c->stream));
     /* Handles and buffers live until the process exits; destroying them from an atexit hook
      * would race the CUDA runtime's own teardown. */
 }
 
-static const char *cuda_describe(void);
+static const char *cuda_describe(const evae_backend *be);
 
 /* Filled field by field, so the table stays right when evae_backend gains or reorders entries;
  * the GPU test calls every entry. */
-static evae_backend cuda_table;
-
-static void cuda_fill_table(evae_backend *t)
+void cuda_fill_table(evae_backend *t, cuda_context *c)
 {
     memset(t, 0, sizeof *t);
     t->name = "cuda";
+    t->ctx = c;
     t->alloc = cuda_alloc;
     t->free = cuda_free;
     t->upload = cuda_upload;
     t->download = cuda_download;
     t->copy = cuda_copy;
+    t->zero = cuda_zero;
     t->sync = cuda_sync;
     t->describe = cuda_describe;
+    t->algorithms = cuda_algorithms;
     t->gemm = cuda_gemm;
     t->col_sum = cuda_col_sum;
     t->axpy = cuda_axpy;
@@ -193,10 +237,13 @@ static void cuda_fill_table(evae_backend *t)
     t->laplace_ll = cuda_laplace_ll;
 }
 
+/* The backend of the current device, made on the first call and kept for the process (its
+ * handles live until exit, see cuda_init). */
 extern "C" const evae_backend *evae_cuda_backend(const char **why)
 {
     static int state = 0; /* 0 untried, 1 ready, -1 no device */
     static char reason[160];
+    static evae_backend table;
     if (state == 0) {
         int count = 0;
         cudaError_t err = cudaGetDeviceCount(&count);
@@ -208,8 +255,13 @@ extern "C" const evae_backend *evae_cuda_backend(const char **why)
             snprintf(reason, sizeof reason, "no CUDA device found");
             state = -1;
         } else {
-            cuda_init();
-            cuda_fill_table(&cuda_table);
+            cuda_context *c = (cuda_context *)calloc(1, sizeof *c);
+            if (!c) {
+                fprintf(stderr, "evae: out of host memory creating the CUDA backend\n");
+                abort();
+            }
+            cuda_init(c);
+            cuda_fill_table(&table, c);
             state = 1;
         }
     }
@@ -217,25 +269,25 @@ extern "C" const evae_backend *evae_cuda_backend(const char **why)
         if (why) *why = reason;
         return NULL;
     }
-    return &cuda_table;
+    return &table;
 }
 
 /* ---- manifest facts ---- */
 
 /* backend.describe: card, compute capability, memory, driver and runtime versions, cuBLAS and
  * cuDNN versions and the math mode, for the run manifest. */
-static const char *cuda_describe(void)
+static const char *cuda_describe(const evae_backend *be)
 {
-    static char info[512];
+    cuda_context *c = cuda_of(be);
     cudaDeviceProp prop;
-    CUDA_CHECK(cudaGetDeviceProperties(&prop, cuda_ctx.device));
+    CUDA_CHECK(cudaGetDeviceProperties(&prop, c->device));
     int driver = 0, runtime = 0, cublas_version = 0;
     CUDA_CHECK(cudaDriverGetVersion(&driver));
     CUDA_CHECK(cudaRuntimeGetVersion(&runtime));
-    CUBLAS_CHECK(cublasGetVersion(cuda_ctx.cublas, &cublas_version));
+    CUBLAS_CHECK(cublasGetVersion(c->cublas, &cublas_version));
     size_t cudnn_version = cuda_cudnn_version();
     int tf32 = cuda_allow_tf32();
-    snprintf(info, sizeof info,
+    snprintf(c->describe_text, sizeof c->describe_text,
              "%s (sm_%d%d, %d SMs, %.1f GiB), driver %d.%d, runtime %d.%d, cuBLAS %d.%d.%d, "
              "cuDNN %zu.%zu.%zu, math %s",
              prop.name, prop.major, prop.minor, prop.multiProcessorCount,
@@ -244,7 +296,5 @@ static const char *cuda_describe(void)
              cublas_version / 10000, (cublas_version / 100) % 100, cublas_version % 100,
              cudnn_version / 10000, (cudnn_version / 100) % 100, cudnn_version % 100,
              tf32 ? "TF32 tensor cores allowed" : "FP32 (no TF32)");
-    return info;
+    return c->describe_text;
 }
-
-extern "C" void evae_cuda_set_grbm_general(int on) { cuda_ctx.force_general = on != 0; }

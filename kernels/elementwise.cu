@@ -1,12 +1,14 @@
-/* Elementwise and per-row VAE ops. Per-element formulas come from evae/math/vae_math.h, the header
- * the CPU backend uses; per-row sums (log-likelihoods, entropies) accumulate in double like the
- * CPU's, through a fixed block tree (deterministic). Row kernels give each row one block and loop
- * rows with a stride of gridDim.x, so every thread of a block takes the same trip count and the
- * block-wide sums are safe. */
+/* Elementwise and per-row VAE ops (the twin of src/backend/cpu/elementwise.c). Per-element
+ * formulas come from evae/math/vae_math.h, the header the CPU backend uses; per-row sums
+ * (log-likelihoods, entropies) accumulate in double like the CPU's, through a fixed block tree
+ * (deterministic). Row kernels give each row one block and loop rows with a stride of gridDim.x,
+ * so every thread of a block takes the same trip count and the block-wide sums are safe.
+ *
+ * Each op is a kernel, a launcher that picks the launch shape, and the public entry that checks
+ * its arguments. */
 #include <math.h>
 
 #include "block_reduce.cuh"
-#include "cuda_context.cuh"
 #include "cuda_ops.cuh"
 #include "evae/math/vae_math.h"
 
@@ -23,21 +25,31 @@ static int row_threads(int len)
     return t;
 }
 
-/* y[n] += a x[n] */
-__global__ void axpy_kernel(float *y, const float *x, size_t n, float a)
+/* ---- axpy: y[n] += a x[n] ---- */
+
+static __global__ void axpy_kernel(float *y, const float *x, size_t n, float a)
 {
     GRID_STRIDE(i, n) y[i] += a * x[i];
 }
 
-void cuda_axpy(float *y, const float *x, size_t n, float a)
+static void axpy_launch(cuda_context *c, float *y, const float *x, size_t n, float a)
 {
-    if (n == 0) return;
-    axpy_kernel<<<cuda_grid_for(n, EVAE_THREADS), EVAE_THREADS, 0, cuda_ctx.stream>>>(y, x, n, a);
+    axpy_kernel<<<cuda_grid_for(c, n, EVAE_THREADS), EVAE_THREADS, 0, c->stream>>>(y, x, n, a);
     CUDA_CHECK_LAUNCH();
 }
 
-/* out[B, D] = table[idx[b], :] */
-__global__ void gather_rows_kernel(float *out, const float *table, const int *idx, int B, int D)
+void cuda_axpy(const evae_backend *be, float *y, const float *x, size_t n, float a)
+{
+    if (n == 0) return;
+    cuda_need_buf("axpy", "y", y, true);
+    cuda_need_buf("axpy", "x", x, true);
+    axpy_launch(cuda_of(be), y, x, n, a);
+}
+
+/* ---- gather_rows: out[B, D] = table[idx[b], :] ---- */
+
+static __global__ void gather_rows_kernel(float *out, const float *table, const int *idx, int B,
+                                          int D)
 {
     GRID_STRIDE(k, (size_t)B * D)
     {
@@ -46,17 +58,30 @@ __global__ void gather_rows_kernel(float *out, const float *table, const int *id
     }
 }
 
-void cuda_gather_rows(float *out, const float *table, const int *idx, int B, int D)
+static void gather_rows_launch(cuda_context *c, float *out, const float *table, const int *idx,
+                               int B, int D)
 {
-    if (B <= 0 || D <= 0) return;
     size_t n = (size_t)B * D;
-    gather_rows_kernel<<<cuda_grid_for(n, EVAE_THREADS), EVAE_THREADS, 0, cuda_ctx.stream>>>(
+    gather_rows_kernel<<<cuda_grid_for(c, n, EVAE_THREADS), EVAE_THREADS, 0, c->stream>>>(
         out, table, idx, B, D);
     CUDA_CHECK_LAUNCH();
 }
 
-/* y[rows, cols] = act(y + b[cols]) */
-__global__ void bias_act_kernel(float *y, const float *b, int rows, int cols, int relu)
+void cuda_gather_rows(const evae_backend *be, float *out, const float *table, const int *idx, int B,
+                      int D)
+{
+    cuda_need_count("gather_rows", "B", B);
+    cuda_need_count("gather_rows", "D", D);
+    if (B == 0 || D == 0) return;
+    cuda_need_buf("gather_rows", "out", out, true);
+    cuda_need_buf("gather_rows", "table", table, true);
+    cuda_need_buf("gather_rows", "idx", idx, true);
+    gather_rows_launch(cuda_of(be), out, table, idx, B, D);
+}
+
+/* ---- bias_act: y[rows, cols] = act(y + b[cols]) ---- */
+
+static __global__ void bias_act_kernel(float *y, const float *b, int rows, int cols, int relu)
 {
     GRID_STRIDE(k, (size_t)rows * cols)
     {
@@ -65,17 +90,28 @@ __global__ void bias_act_kernel(float *y, const float *b, int rows, int cols, in
     }
 }
 
-void cuda_bias_act(float *y, const float *b, int rows, int cols, int relu)
+static void bias_act_launch(cuda_context *c, float *y, const float *b, int rows, int cols, int relu)
 {
-    if (rows <= 0 || cols <= 0) return;
     size_t n = (size_t)rows * cols;
-    bias_act_kernel<<<cuda_grid_for(n, EVAE_THREADS), EVAE_THREADS, 0, cuda_ctx.stream>>>(
+    bias_act_kernel<<<cuda_grid_for(c, n, EVAE_THREADS), EVAE_THREADS, 0, c->stream>>>(
         y, b, rows, cols, relu);
     CUDA_CHECK_LAUNCH();
 }
 
-/* y[N, C, HW] = act(y + b[C]) */
-__global__ void channel_bias_act_kernel(float *y, const float *b, int N, int C, int HW, int relu)
+void cuda_bias_act(const evae_backend *be, float *y, const float *b, int rows, int cols, int relu)
+{
+    cuda_need_count("bias_act", "rows", rows);
+    cuda_need_count("bias_act", "cols", cols);
+    if (rows == 0 || cols == 0) return;
+    cuda_need_buf("bias_act", "y", y, true);
+    cuda_need_buf("bias_act", "b", b, true);
+    bias_act_launch(cuda_of(be), y, b, rows, cols, relu);
+}
+
+/* ---- channel_bias_act: y[N, C, HW] = act(y + b[C]) ---- */
+
+static __global__ void channel_bias_act_kernel(float *y, const float *b, int N, int C, int HW,
+                                               int relu)
 {
     GRID_STRIDE(k, (size_t)N * C * HW)
     {
@@ -84,61 +120,101 @@ __global__ void channel_bias_act_kernel(float *y, const float *b, int N, int C, 
     }
 }
 
-void cuda_channel_bias_act(float *y, const float *b, int N, int C, int HW, int relu)
+static void channel_bias_act_launch(cuda_context *c, float *y, const float *b, int N, int C, int HW,
+                                    int relu)
 {
-    if (N <= 0 || C <= 0 || HW <= 0) return;
     size_t n = (size_t)N * C * HW;
-    channel_bias_act_kernel<<<cuda_grid_for(n, EVAE_THREADS), EVAE_THREADS, 0,
-                              cuda_ctx.stream>>>(y, b, N, C, HW, relu);
+    channel_bias_act_kernel<<<cuda_grid_for(c, n, EVAE_THREADS), EVAE_THREADS, 0, c->stream>>>(
+        y, b, N, C, HW, relu);
     CUDA_CHECK_LAUNCH();
 }
 
-/* dy[n] = 0 where y <= 0 (or NaN), as the CPU's !(y > 0) */
-__global__ void relu_backward_kernel(float *dy, const float *y, size_t n)
+void cuda_channel_bias_act(const evae_backend *be, float *y, const float *b, int N, int C, int HW,
+                           int relu)
+{
+    cuda_need_count("channel_bias_act", "N", N);
+    cuda_need_count("channel_bias_act", "C", C);
+    cuda_need_count("channel_bias_act", "HW", HW);
+    if (N == 0 || C == 0 || HW == 0) return;
+    cuda_need_buf("channel_bias_act", "y", y, true);
+    cuda_need_buf("channel_bias_act", "b", b, true);
+    channel_bias_act_launch(cuda_of(be), y, b, N, C, HW, relu);
+}
+
+/* ---- relu_backward: dy[n] = 0 where y <= 0 (or NaN), as the CPU's !(y > 0) ---- */
+
+static __global__ void relu_backward_kernel(float *dy, const float *y, size_t n)
 {
     GRID_STRIDE(i, n) if (!(y[i] > 0.0f)) dy[i] = 0.0f;
 }
 
-void cuda_relu_backward(float *dy, const float *y, size_t n)
+static void relu_backward_launch(cuda_context *c, float *dy, const float *y, size_t n)
 {
-    if (n == 0) return;
-    relu_backward_kernel<<<cuda_grid_for(n, EVAE_THREADS), EVAE_THREADS, 0, cuda_ctx.stream>>>(
+    relu_backward_kernel<<<cuda_grid_for(c, n, EVAE_THREADS), EVAE_THREADS, 0, c->stream>>>(
         dy, y, n);
     CUDA_CHECK_LAUNCH();
 }
 
-/* x[n] = u < p ? 1 : 0 */
-__global__ void binarize_kernel(float *x, const float *p, const float *u, size_t n)
+void cuda_relu_backward(const evae_backend *be, float *dy, const float *y, size_t n)
+{
+    if (n == 0) return;
+    cuda_need_buf("relu_backward", "dy", dy, true);
+    cuda_need_buf("relu_backward", "y", y, true);
+    relu_backward_launch(cuda_of(be), dy, y, n);
+}
+
+/* ---- binarize: x[n] = u < p ? 1 : 0 ---- */
+
+static __global__ void binarize_kernel(float *x, const float *p, const float *u, size_t n)
 {
     GRID_STRIDE(i, n) x[i] = u[i] < p[i] ? 1.0f : 0.0f;
 }
 
-void cuda_binarize(float *x, const float *p, const float *u, size_t n)
+static void binarize_launch(cuda_context *c, float *x, const float *p, const float *u, size_t n)
 {
-    if (n == 0) return;
-    binarize_kernel<<<cuda_grid_for(n, EVAE_THREADS), EVAE_THREADS, 0, cuda_ctx.stream>>>(x, p, u,
-                                                                                           n);
+    binarize_kernel<<<cuda_grid_for(c, n, EVAE_THREADS), EVAE_THREADS, 0, c->stream>>>(x, p, u, n);
     CUDA_CHECK_LAUNCH();
 }
 
-/* y[n] = logit(alpha + gain (x + u)), gain = (1 - 2 alpha)/256 (evae_logit_dequantize_elem) */
-__global__ void logit_dequantize_kernel(float *y, const float *x, const float *u, size_t n,
-                                        float alpha, float gain)
+void cuda_binarize(const evae_backend *be, float *x, const float *p, const float *u, size_t n)
+{
+    if (n == 0) return;
+    cuda_need_buf("binarize", "x", x, true);
+    cuda_need_buf("binarize", "p", p, true);
+    cuda_need_buf("binarize", "u", u, true);
+    binarize_launch(cuda_of(be), x, p, u, n);
+}
+
+/* ---- logit_dequantize: y[n] = logit(alpha + gain (x + u)), gain = (1 - 2 alpha)/256 ---- */
+
+static __global__ void logit_dequantize_kernel(float *y, const float *x, const float *u, size_t n,
+                                               float alpha, float gain)
 {
     GRID_STRIDE(i, n) y[i] = evae_logit_dequantize_elem(x[i], u[i], alpha, gain);
 }
 
-void cuda_logit_dequantize(float *y, const float *x, const float *u, size_t n, float alpha)
+static void logit_dequantize_launch(cuda_context *c, float *y, const float *x, const float *u,
+                                    size_t n, float alpha)
 {
-    if (n == 0) return;
     const float gain = (1.0f - 2.0f * alpha) / 256.0f;
-    logit_dequantize_kernel<<<cuda_grid_for(n, EVAE_THREADS), EVAE_THREADS, 0,
-                              cuda_ctx.stream>>>(y, x, u, n, alpha, gain);
+    logit_dequantize_kernel<<<cuda_grid_for(c, n, EVAE_THREADS), EVAE_THREADS, 0, c->stream>>>(
+        y, x, u, n, alpha, gain);
     CUDA_CHECK_LAUNCH();
 }
 
-/* z[B,d] = mean + exp(logvar/2) eps, enc[B,2d] = [mean | logvar] */
-__global__ void reparam_kernel(float *z, const float *enc, const float *eps, int B, int d)
+void cuda_logit_dequantize(const evae_backend *be, float *y, const float *x, const float *u,
+                           size_t n, float alpha)
+{
+    if (n == 0) return;
+    cuda_need_buf("logit_dequantize", "y", y, true);
+    cuda_need_buf("logit_dequantize", "x", x, true);
+    cuda_need_buf("logit_dequantize", "u", u, true);
+    logit_dequantize_launch(cuda_of(be), y, x, u, n, alpha);
+}
+
+/* ---- reparam: z[B,d] = mean + exp(logvar/2) eps, enc[B,2d] = [mean | logvar] ---- */
+
+static __global__ void reparam_kernel(float *z, const float *enc, const float *eps, int B, int d)
 {
     GRID_STRIDE(k, (size_t)B * d)
     {
@@ -148,18 +224,32 @@ __global__ void reparam_kernel(float *z, const float *enc, const float *eps, int
     }
 }
 
-void cuda_reparam(float *z, const float *enc, const float *eps, int B, int d)
+static void reparam_launch(cuda_context *c, float *z, const float *enc, const float *eps, int B,
+                           int d)
 {
-    if (B <= 0 || d <= 0) return;
     size_t n = (size_t)B * d;
-    reparam_kernel<<<cuda_grid_for(n, EVAE_THREADS), EVAE_THREADS, 0, cuda_ctx.stream>>>(
+    reparam_kernel<<<cuda_grid_for(c, n, EVAE_THREADS), EVAE_THREADS, 0, c->stream>>>(
         z, enc, eps, B, d);
     CUDA_CHECK_LAUNCH();
 }
 
-/* Row b: ll[b] = sum_j x l - softplus(l) (double); dlogits[b,:] = scale (x - sigmoid(l)). */
-__global__ void bernoulli_ll_kernel(float *ll, float *dlogits, const float *logits, const float *x,
-                                    int B, int D, float scale)
+void cuda_reparam(const evae_backend *be, float *z, const float *enc, const float *eps, int B,
+                  int d)
+{
+    cuda_need_count("reparam", "B", B);
+    cuda_need_count("reparam", "d", d);
+    if (B == 0 || d == 0) return;
+    cuda_need_buf("reparam", "z", z, true);
+    cuda_need_buf("reparam", "enc", enc, true);
+    cuda_need_buf("reparam", "eps", eps, true);
+    reparam_launch(cuda_of(be), z, enc, eps, B, d);
+}
+
+/* ---- bernoulli_ll, row b: ll[b] = sum_j x l - softplus(l) (double);
+ *      dlogits[b,:] = scale (x - sigmoid(l)) ---- */
+
+static __global__ void bernoulli_ll_kernel(float *ll, float *dlogits, const float *logits,
+                                           const float *x, int B, int D, float scale)
 {
     for (int b = blockIdx.x; b < B; b += gridDim.x) {
         const float *l = logits + (size_t)b * D, *xb = x + (size_t)b * D; /* [D] */
@@ -174,19 +264,32 @@ __global__ void bernoulli_ll_kernel(float *ll, float *dlogits, const float *logi
     }
 }
 
-void cuda_bernoulli_ll(float *ll, float *dlogits, const float *logits, const float *x, int B,
-                       int D, float scale)
+static void bernoulli_ll_launch(cuda_context *c, float *ll, float *dlogits, const float *logits,
+                                const float *x, int B, int D, float scale)
 {
-    if (B <= 0) return;
-    bernoulli_ll_kernel<<<cuda_row_blocks(B), row_threads(D), 0, cuda_ctx.stream>>>(ll, dlogits, logits,
-                                                                              x, B, D, scale);
+    bernoulli_ll_kernel<<<cuda_row_blocks(c, B), row_threads(D), 0, c->stream>>>(
+        ll, dlogits, logits, x, B, D, scale);
     CUDA_CHECK_LAUNCH();
 }
 
-/* Row b: ent[b] = sum_i (0.5 (1 + ln 2pi) + 0.5 logvar_i) (double);
- * denc[b,:] = [dz | dz 0.5 exp(logvar/2) eps + 0.5 ent_grad]. */
-__global__ void gauss_posterior_kernel(float *ent, float *denc, const float *enc, const float *eps,
-                                       const float *dz, int B, int d, float ent_grad)
+void cuda_bernoulli_ll(const evae_backend *be, float *ll, float *dlogits, const float *logits,
+                       const float *x, int B, int D, float scale)
+{
+    cuda_need_count("bernoulli_ll", "B", B);
+    cuda_need_count("bernoulli_ll", "D", D);
+    if (B == 0) return;
+    cuda_need_buf("bernoulli_ll", "ll", ll, true);
+    cuda_need_buf("bernoulli_ll", "logits", logits, D > 0);
+    cuda_need_buf("bernoulli_ll", "x", x, D > 0);
+    bernoulli_ll_launch(cuda_of(be), ll, dlogits, logits, x, B, D, scale);
+}
+
+/* ---- gauss_posterior, row b: ent[b] = sum_i (0.5 (1 + ln 2pi) + 0.5 logvar_i) (double);
+ *      denc[b,:] = [dz | dz 0.5 exp(logvar/2) eps + 0.5 ent_grad] ---- */
+
+static __global__ void gauss_posterior_kernel(float *ent, float *denc, const float *enc,
+                                              const float *eps, const float *dz, int B, int d,
+                                              float ent_grad)
 {
     for (int b = blockIdx.x; b < B; b += gridDim.x) {
         const float *logvar = enc + (size_t)b * 2 * d + d; /* [d] */
@@ -209,19 +312,31 @@ __global__ void gauss_posterior_kernel(float *ent, float *denc, const float *enc
     }
 }
 
-void cuda_gauss_posterior(float *ent, float *denc, const float *enc, const float *eps,
-                          const float *dz, int B, int d, float ent_grad)
+static void gauss_posterior_launch(cuda_context *c, float *ent, float *denc, const float *enc,
+                                   const float *eps, const float *dz, int B, int d, float ent_grad)
 {
-    if (B <= 0 || (!ent && !denc)) return;
-    gauss_posterior_kernel<<<cuda_row_blocks(B), row_threads(d), 0, cuda_ctx.stream>>>(
+    gauss_posterior_kernel<<<cuda_row_blocks(c, B), row_threads(d), 0, c->stream>>>(
         ent, denc, enc, eps, dz, B, d, ent_grad);
     CUDA_CHECK_LAUNCH();
 }
 
-/* Row b: ll[b] = -sum_j |y - mean| / scale - D ln(2 scale) (double);
- * dmean[b,:] = g sign(y - mean), g = grad_scale / scale, 0 at the kink. */
-__global__ void laplace_ll_kernel(float *ll, float *dmean, const float *mean, const float *y, int B,
-                                  int D, float inv_scale, double log_norm, float g)
+void cuda_gauss_posterior(const evae_backend *be, float *ent, float *denc, const float *enc,
+                          const float *eps, const float *dz, int B, int d, float ent_grad)
+{
+    cuda_need_count("gauss_posterior", "B", B);
+    cuda_need_count("gauss_posterior", "d", d);
+    if (B == 0 || (!ent && !denc)) return;
+    cuda_need_buf("gauss_posterior", "enc", enc, d > 0);
+    cuda_need_buf("gauss_posterior", "eps", eps, denc && d > 0);
+    cuda_need_buf("gauss_posterior", "dz", dz, denc && d > 0);
+    gauss_posterior_launch(cuda_of(be), ent, denc, enc, eps, dz, B, d, ent_grad);
+}
+
+/* ---- laplace_ll, row b: ll[b] = -sum_j |y - mean| / scale - D ln(2 scale) (double);
+ *      dmean[b,:] = g sign(y - mean), g = grad_scale / scale, 0 at the kink ---- */
+
+static __global__ void laplace_ll_kernel(float *ll, float *dmean, const float *mean, const float *y,
+                                         int B, int D, float inv_scale, double log_norm, float g)
 {
     for (int b = blockIdx.x; b < B; b += gridDim.x) {
         const float *m = mean + (size_t)b * D, *t = y + (size_t)b * D; /* [D] */
@@ -238,14 +353,24 @@ __global__ void laplace_ll_kernel(float *ll, float *dmean, const float *mean, co
     }
 }
 
-void cuda_laplace_ll(float *ll, float *dmean, const float *mean, const float *y, int B, int D,
-                     float scale, float grad_scale)
+static void laplace_ll_launch(cuda_context *c, float *ll, float *dmean, const float *mean,
+                              const float *y, int B, int D, float scale, float grad_scale)
 {
-    if (B <= 0 || (!ll && !dmean)) return;
     const float inv_scale = 1.0f / scale;
     const double log_norm = (double)D * log(2.0 * (double)scale); /* D ln(2 scale) */
     const float g = grad_scale * inv_scale;
-    laplace_ll_kernel<<<cuda_row_blocks(B), row_threads(D), 0, cuda_ctx.stream>>>(
+    laplace_ll_kernel<<<cuda_row_blocks(c, B), row_threads(D), 0, c->stream>>>(
         ll, dmean, mean, y, B, D, inv_scale, log_norm, g);
     CUDA_CHECK_LAUNCH();
+}
+
+void cuda_laplace_ll(const evae_backend *be, float *ll, float *dmean, const float *mean,
+                     const float *y, int B, int D, float scale, float grad_scale)
+{
+    cuda_need_count("laplace_ll", "B", B);
+    cuda_need_count("laplace_ll", "D", D);
+    if (B == 0 || (!ll && !dmean)) return;
+    cuda_need_buf("laplace_ll", "mean", mean, D > 0);
+    cuda_need_buf("laplace_ll", "y", y, D > 0);
+    laplace_ll_launch(cuda_of(be), ll, dmean, mean, y, B, D, scale, grad_scale);
 }

@@ -1,4 +1,5 @@
-/* Langevin and block-Gibbs chains for the GRBM, all steps of a call in one launch: each block
+/* Langevin and block-Gibbs chains for the GRBM (the twin of src/backend/cpu/grbm_chains.c), all
+ * steps of a call in one launch: each block
  * owns CPB chains at a time, keeps their states in shared memory and loops the steps inside the
  * kernel. One step of a chain is two products with W (hidden pre-activations a = W^T D z + b,
  * then the visible pass W p or W h) and the per-element update of evae/math/grbm_math.h.
@@ -7,7 +8,7 @@
  * at the index evae/math/grbm_math.h assigns (evae_grbm_langevin_index, evae_grbm_gibbs_h_index,
  * evae_grbm_gibbs_z_index), the positions the CPU backend uses, so a CUDA chain follows the CPU
  * chain from the same start within float rounding. The generator is Philox4x32-10, the same as
- * cuRAND's CURAND_RNG_PSEUDO_PHILOX4_32_10 (random.cu checks the equivalence); evaluating it per
+ * cuRAND's CURAND_RNG_PSEUDO_PHILOX4_32_10 (a GPU test checks the equivalence); evaluating it per
  * draw from the counter, instead of carrying a cuRAND state, is what keeps the positions equal to
  * the CPU's.
  *
@@ -16,9 +17,6 @@
  * every load. A Gibbs chain's h_j is a threshold u < sigmoid(beta a_j): where u falls within
  * rounding of the threshold the CPU and the GPU can pick different h, after which that chain
  * follows a different (equally valid) path; the GPU test accounts for it. */
-#include <stdio.h>
-#include <stdlib.h>
-
 #include "cuda_ops.cuh"
 #include "evae/math/philox.h"
 #include "grbm_common.cuh"
@@ -31,8 +29,9 @@ static size_t chain_bytes(int d, int n, int cpb, bool smem_w)
 
 /* param: eta (Langevin) or beta (Gibbs). WT[n,d] = W^T when !SMEM_W (unused otherwise). */
 template <int CPB, bool SMEM_W, bool GIBBS>
-__global__ void grbm_chain_kernel(grbm_view g, const float *WT, int d, int n, float *z, int B,
-                                  int steps, float param, uint64_t seed, uint64_t stream)
+static __global__ void grbm_chain_kernel(grbm_view g, const float *WT, int d, int n, float *z,
+                                         int B, int steps, float param, uint64_t seed,
+                                         uint64_t stream)
 {
     extern __shared__ float sh[];
     const int ldw = grbm_ldw(n);
@@ -95,7 +94,8 @@ __global__ void grbm_chain_kernel(grbm_view g, const float *WT, int d, int n, fl
                     if (GIBBS) {
                         float xi = evae_normal_at(seed, stream,
                                                   evae_grbm_gibbs_z_index(t, B, d, n, c0 + c, i));
-                        zs[c * d + i] = evae_grbm_gibbs_z(g.mu[i], g.log_sigma[i], param, acc[c], xi);
+                        zs[c * d + i] = evae_grbm_gibbs_z(g.mu[i], g.log_sigma[i], param, acc[c],
+                                                          xi);
                     } else {
                         float dE = evae_grbm_dEdz(zi, g.mu[i], prec[i], 1.0f, acc[c]);
                         float xi = evae_normal_at(seed, stream,
@@ -112,7 +112,7 @@ __global__ void grbm_chain_kernel(grbm_view g, const float *WT, int d, int n, fl
 }
 
 /* WT[n,d] = W[d,n]^T (writes coalesced; W is small next to the chain work) */
-__global__ void grbm_transpose_kernel(float *WT, const float *W, int d, int n)
+static __global__ void grbm_transpose_kernel(float *WT, const float *W, int d, int n)
 {
     for (size_t k = blockIdx.x * (size_t)blockDim.x + threadIdx.x; k < (size_t)d * n;
          k += (size_t)gridDim.x * blockDim.x) {
@@ -122,57 +122,68 @@ __global__ void grbm_transpose_kernel(float *WT, const float *W, int d, int n)
 }
 
 template <int CPB, bool SMEM_W, bool GIBBS>
-static void launch_chains(grbm_view g, const float *WT, int d, int n, float *z, int B, int steps,
-                          float param, uint64_t seed, uint64_t stream)
+static void chain_kernel_launch(cuda_context *c, grbm_view g, const float *WT, int d, int n,
+                                float *z, int B, int steps, float param, uint64_t seed,
+                                uint64_t stream)
 {
     void (*kernel)(grbm_view, const float *, int, int, float *, int, int, float, uint64_t,
                    uint64_t) = grbm_chain_kernel<CPB, SMEM_W, GIBBS>;
     size_t bytes = chain_bytes(d, n, CPB, SMEM_W);
     grbm_allow_smem(kernel, bytes);
     int groups = (B + CPB - 1) / CPB;
-    int blocks = grbm_resident_blocks(kernel, GRBM_THREADS, bytes);
+    int blocks = grbm_resident_blocks(c, kernel, GRBM_THREADS, bytes);
     if (blocks > groups) blocks = groups;
-    kernel<<<blocks, GRBM_THREADS, bytes, cuda_ctx.stream>>>(g, WT, d, n, z, B, steps, param, seed,
-                                                             stream);
+    kernel<<<blocks, GRBM_THREADS, bytes, c->stream>>>(
+        g, WT, d, n, z, B, steps, param, seed, stream);
     CUDA_CHECK_LAUNCH();
 }
 
 template <bool GIBBS>
-static void run_chains(const float *theta, int d, int n, float *z, int B, int steps, float param,
-                       uint64_t seed, uint64_t stream)
+static void chains_launch(cuda_context *c, const float *theta, int d, int n, float *z, int B,
+                          int steps, float param, uint64_t seed, uint64_t stream)
 {
-    if (B <= 0 || steps <= 0) return;
     grbm_view g = grbm_split(theta, d, n);
-    if (grbm_fused_fits(chain_bytes(d, n, 4, true))) {
-        launch_chains<4, true, GIBBS>(g, NULL, d, n, z, B, steps, param, seed, stream);
+    if (grbm_fused_fits(c, chain_bytes(d, n, 4, true))) {
+        chain_kernel_launch<4, true, GIBBS>(c, g, NULL, d, n, z, B, steps, param, seed, stream);
         return;
     }
-    float *WT = (float *)cuda_scratch((size_t)d * n * sizeof(float)); /* [n,d] */
+    float *WT = (float *)cuda_scratch(c, (size_t)d * n * sizeof(float)); /* [n,d] */
     if ((size_t)d * n > 0) {
-        grbm_transpose_kernel<<<cuda_grid_for((size_t)d * n, EVAE_THREADS), EVAE_THREADS, 0,
-                                cuda_ctx.stream>>>(WT, g.W, d, n);
+        grbm_transpose_kernel<<<cuda_grid_for(c, (size_t)d * n, EVAE_THREADS), EVAE_THREADS, 0,
+                                c->stream>>>(WT, g.W, d, n);
         CUDA_CHECK_LAUNCH();
     }
-    if (chain_bytes(d, n, 8, false) + 1024 <= cuda_ctx.smem_optin) {
-        launch_chains<8, false, GIBBS>(g, WT, d, n, z, B, steps, param, seed, stream);
-    } else if (chain_bytes(d, n, 1, false) + 1024 <= cuda_ctx.smem_optin) {
-        launch_chains<1, false, GIBBS>(g, WT, d, n, z, B, steps, param, seed, stream);
-    } else {
-        fprintf(stderr, "evae: GRBM chains with d=%d n=%d need %zu bytes of shared memory per "
-                        "block, more than this card's %zu\n",
-                d, n, chain_bytes(d, n, 1, false), cuda_ctx.smem_optin);
-        abort();
-    }
+    if (chain_bytes(d, n, 8, false) + 1024 <= c->smem_optin)
+        chain_kernel_launch<8, false, GIBBS>(c, g, WT, d, n, z, B, steps, param, seed, stream);
+    else /* one chain per block fits: the entry checked */
+        chain_kernel_launch<1, false, GIBBS>(c, g, WT, d, n, z, B, steps, param, seed, stream);
 }
 
-void cuda_grbm_langevin(const float *theta, int d, int n, float *z, int B, int steps, float eta,
-                        uint64_t seed, uint64_t stream)
+/* the entries: check, then run the chains */
+template <bool GIBBS>
+static void chains(const evae_backend *be, const char *op, const float *theta, int d, int n,
+                   float *z, int B, int steps, float param, uint64_t seed, uint64_t stream)
 {
-    run_chains<false>(theta, d, n, z, B, steps, eta, seed, stream);
+    grbm_check(op, theta, d, n, B);
+    cuda_need_count(op, "steps", steps);
+    if (B == 0 || steps == 0) return;
+    cuda_need_buf(op, "z", z, true);
+    cuda_context *c = cuda_of(be);
+    if (chain_bytes(d, n, 1, false) + 1024 > c->smem_optin)
+        cuda_bad_arg(op, "chains of a d = %d, n = %d GRBM need %zu bytes of shared memory per "
+                     "block, more than this card's %zu", d, n, chain_bytes(d, n, 1, false),
+                     c->smem_optin);
+    chains_launch<GIBBS>(c, theta, d, n, z, B, steps, param, seed, stream);
 }
 
-void cuda_grbm_gibbs(const float *theta, int d, int n, float *z, int B, int steps, float beta,
-                     uint64_t seed, uint64_t stream)
+void cuda_grbm_langevin(const evae_backend *be, const float *theta, int d, int n, float *z, int B,
+                        int steps, float eta, uint64_t seed, uint64_t stream)
 {
-    run_chains<true>(theta, d, n, z, B, steps, beta, seed, stream);
+    chains<false>(be, "grbm_langevin", theta, d, n, z, B, steps, eta, seed, stream);
+}
+
+void cuda_grbm_gibbs(const evae_backend *be, const float *theta, int d, int n, float *z, int B,
+                     int steps, float beta, uint64_t seed, uint64_t stream)
+{
+    chains<true>(be, "grbm_gibbs", theta, d, n, z, B, steps, beta, seed, stream);
 }

@@ -62,9 +62,9 @@ __device__ inline void grbm_load_W(float *Ws, const float *W, int d, int n, int 
 /* True when a fused kernel needing `bytes` of dynamic shared memory may run: it fits the card's
  * opt-in limit with 1 KB left for the kernels' static shared memory (block sums), and the general
  * path is not forced (evae_cuda_set_grbm_general, EVAE_GRBM_GENERAL). */
-static inline bool grbm_fused_fits(size_t bytes)
+static inline bool grbm_fused_fits(cuda_context *c, size_t bytes)
 {
-    return !cuda_ctx.force_general && bytes + 1024 <= cuda_ctx.smem_optin;
+    return !c->force_general && bytes + 1024 <= c->smem_optin;
 }
 
 /* Opt a kernel in to more than the default 48 KB of shared memory. The default limit covers
@@ -79,17 +79,27 @@ template <typename Kernel> static void grbm_allow_smem(Kernel kernel, size_t byt
 }
 
 /* Blocks that can be resident at once on the whole device for this kernel and launch shape. */
-template <typename Kernel> static int grbm_resident_blocks(Kernel kernel, int threads, size_t bytes)
+template <typename Kernel>
+static int grbm_resident_blocks(cuda_context *c, Kernel kernel, int threads, size_t bytes)
 {
     int per_sm = 0;
     CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads, bytes));
     if (per_sm < 1) per_sm = 1;
-    return per_sm * cuda_ctx.sm_count;
+    return per_sm * c->sm_count;
 }
 
-/* x[B,d] = D z (rows scaled by the precisions), grbm_energy.cu */
-__global__ void grbm_scale_rows_kernel(float *x, const float *z, const float *log_sigma, int B,
-                                       int d);
+/* x[rows,d] = D z (rows scaled by the precisions), grbm_energy.cu; no argument checks */
+void grbm_scale_rows_launch(cuda_context *c, float *x, const float *z, const float *log_sigma,
+                            size_t rows, int d);
+
+/* The entry checks every GRBM op shares: d >= 1 visible and n >= 1 hidden units (the kernels'
+ * layouts assume a non-empty GRBM), B >= 0 examples or chains, theta present when used. */
+static inline void grbm_check(const char *op, const float *theta, int d, int n, int B)
+{
+    if (d < 1 || n < 1) cuda_bad_arg(op, "a GRBM of d = %d, n = %d units: both must be >= 1", d, n);
+    cuda_need_count(op, "B", B);
+    cuda_need_buf(op, "theta", theta, B > 0);
+}
 
 /* Shared-memory bytes of the fused score-matching kernel (the largest fused layout), defined in
  * grbm_ssm.cu; the samplers' and the energy's layouts are smaller. */

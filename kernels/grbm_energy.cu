@@ -1,5 +1,5 @@
-/* GRBM energy E_beta(z) and its gradient dE_beta/dz (evae/math/grbm_math.h for the formulas,
- * grbm_common.cuh for the two paths):
+/* GRBM energy E_beta(z) and its gradient dE_beta/dz (the twin of src/backend/cpu/grbm_energy.c;
+ * evae/math/grbm_math.h for the formulas, grbm_common.cuh for the two paths):
  *   a = W^T (D z) + b,  E = sum_i 0.5 D_i (z_i - mu_i)^2 - sum_j softplus(beta a_j),
  *   dE/dz_i = D_i ((z_i - mu_i) - beta (W sigmoid(beta a))_i).
  * Per-example energies accumulate in double, as on the CPU (AIS differences them). */
@@ -14,8 +14,8 @@ static size_t energy_fused_bytes(int d, int n)
     return sizeof(float) * ((size_t)d * grbm_ldw(n) + 2 * (size_t)d + (size_t)n);
 }
 
-__global__ void energy_fused_kernel(grbm_view g, int d, int n, float beta, const float *z, int B,
-                                    float *E, float *dEdz)
+static __global__ void energy_fused_kernel(grbm_view g, int d, int n, float beta, const float *z,
+                                           int B, float *E, float *dEdz)
 {
     extern __shared__ float sh[];
     const int ldw = grbm_ldw(n);
@@ -60,17 +60,27 @@ __global__ void energy_fused_kernel(grbm_view g, int d, int n, float beta, const
 /* ---- general path: cuBLAS products + row kernels ---- */
 
 /* x[B,d] = D z */
-__global__ void grbm_scale_rows_kernel(float *x, const float *z, const float *log_sigma, int B, int d)
+static __global__ void grbm_scale_rows_kernel(float *x, const float *z, const float *log_sigma,
+                                              int B, int d)
 {
     for (size_t k = blockIdx.x * (size_t)blockDim.x + threadIdx.x; k < (size_t)B * d;
          k += (size_t)gridDim.x * blockDim.x)
         x[k] = evae_grbm_precision(log_sigma[k % (size_t)d]) * z[k];
 }
 
+void grbm_scale_rows_launch(cuda_context *c, float *x, const float *z, const float *log_sigma,
+                            size_t rows, int d)
+{
+    size_t count = rows * (size_t)d;
+    grbm_scale_rows_kernel<<<cuda_grid_for(c, count, EVAE_THREADS), EVAE_THREADS, 0, c->stream>>>(
+        x, z, log_sigma, (int)rows, d);
+    CUDA_CHECK_LAUNCH();
+}
+
 /* Row c: E[c] = sum_i quad - sum_j softplus(beta (A + b)) (double); when want_p,
  * A[c,:] <- sigmoid(beta (A + b)). */
-__global__ void energy_rows_kernel(grbm_view g, int d, int n, float beta, const float *z, int B,
-                                   float *A, float *E, int want_p)
+static __global__ void energy_rows_kernel(grbm_view g, int d, int n, float beta, const float *z,
+                                          int B, float *A, float *E, int want_p)
 {
     for (int c = blockIdx.x; c < B; c += gridDim.x) {
         const float *zc = z + (size_t)c * d; /* [d] */
@@ -91,8 +101,8 @@ __global__ void energy_rows_kernel(grbm_view g, int d, int n, float beta, const 
 }
 
 /* dEdz[B,d] from wp[B,d] = (W sigmoid(beta a))^T rows */
-__global__ void energy_grad_kernel(grbm_view g, int d, float beta, const float *z, int B,
-                                   const float *wp, float *dEdz)
+static __global__ void energy_grad_kernel(grbm_view g, int d, float beta, const float *z, int B,
+                                          const float *wp, float *dEdz)
 {
     for (size_t k = blockIdx.x * (size_t)blockDim.x + threadIdx.x; k < (size_t)B * d;
          k += (size_t)gridDim.x * blockDim.x) {
@@ -101,35 +111,47 @@ __global__ void energy_grad_kernel(grbm_view g, int d, float beta, const float *
     }
 }
 
-void cuda_grbm_energy(const float *theta, int d, int n, float beta, const float *z, int B,
-                      float *E, float *dEdz)
+static void energy_fused_launch(cuda_context *c, grbm_view g, int d, int n, float beta,
+                                const float *z, int B, float *E, float *dEdz)
 {
-    if (B <= 0 || (!E && !dEdz)) return;
-    grbm_view g = grbm_split(theta, d, n);
     size_t fused = energy_fused_bytes(d, n);
-    if (grbm_fused_fits(fused)) {
-        grbm_allow_smem(energy_fused_kernel, fused);
-        int blocks = grbm_resident_blocks(energy_fused_kernel, GRBM_THREADS, fused);
-        if (blocks > B) blocks = B;
-        energy_fused_kernel<<<blocks, GRBM_THREADS, fused, cuda_ctx.stream>>>(g, d, n, beta, z, B,
-                                                                              E, dEdz);
-        CUDA_CHECK_LAUNCH();
-        return;
-    }
+    grbm_allow_smem(energy_fused_kernel, fused);
+    int blocks = grbm_resident_blocks(c, energy_fused_kernel, GRBM_THREADS, fused);
+    if (blocks > B) blocks = B;
+    energy_fused_kernel<<<blocks, GRBM_THREADS, fused, c->stream>>>(g, d, n, beta, z, B, E, dEdz);
+    CUDA_CHECK_LAUNCH();
+}
+
+/* cuBLAS for a = (D z) W and p_beta W^T, row kernels around them */
+static void energy_general_launch(const evae_backend *be, grbm_view g, int d, int n, float beta,
+                                  const float *z, int B, float *E, float *dEdz)
+{
+    cuda_context *c = cuda_of(be);
     size_t bd = (size_t)B * d, bn = (size_t)B * n;
-    char *ws = (char *)cuda_scratch(cuda_align(bd * sizeof(float)) + bn * sizeof(float));
+    char *ws = (char *)cuda_scratch(c, cuda_align(bd * sizeof(float)) + bn * sizeof(float));
     float *x = (float *)ws;                                    /* [B,d] D z, then wp */
     float *A = (float *)(ws + cuda_align(bd * sizeof(float))); /* [B,n] a - b, then p */
-    grbm_scale_rows_kernel<<<cuda_grid_for(bd, EVAE_THREADS), EVAE_THREADS, 0, cuda_ctx.stream>>>(
-        x, z, g.log_sigma, B, d);
-    CUDA_CHECK_LAUNCH();
-    cuda_gemm(0, 0, B, n, d, 1.0f, x, g.W, 0.0f, A);
-    energy_rows_kernel<<<cuda_row_blocks(B), GRBM_THREADS, 0, cuda_ctx.stream>>>(g, d, n, beta, z, B, A, E,
-                                                                   dEdz != NULL);
+    grbm_scale_rows_launch(c, x, z, g.log_sigma, (size_t)B, d);
+    cuda_gemm(be, 0, 0, B, n, d, 1.0f, x, g.W, 0.0f, A);
+    energy_rows_kernel<<<cuda_row_blocks(c, B), GRBM_THREADS, 0, c->stream>>>(
+        g, d, n, beta, z, B, A, E, dEdz != NULL);
     CUDA_CHECK_LAUNCH();
     if (!dEdz) return;
-    cuda_gemm(0, 1, B, d, n, 1.0f, A, g.W, 0.0f, x);
-    energy_grad_kernel<<<cuda_grid_for(bd, EVAE_THREADS), EVAE_THREADS, 0, cuda_ctx.stream>>>(
+    cuda_gemm(be, 0, 1, B, d, n, 1.0f, A, g.W, 0.0f, x);
+    energy_grad_kernel<<<cuda_grid_for(c, bd, EVAE_THREADS), EVAE_THREADS, 0, c->stream>>>(
         g, d, beta, z, B, x, dEdz);
     CUDA_CHECK_LAUNCH();
+}
+
+void cuda_grbm_energy(const evae_backend *be, const float *theta, int d, int n, float beta,
+                      const float *z, int B, float *E, float *dEdz)
+{
+    grbm_check("grbm_energy", theta, d, n, B);
+    if (B == 0 || (!E && !dEdz)) return;
+    cuda_need_buf("grbm_energy", "z", z, true);
+    grbm_view g = grbm_split(theta, d, n);
+    if (grbm_fused_fits(cuda_of(be), energy_fused_bytes(d, n)))
+        energy_fused_launch(cuda_of(be), g, d, n, beta, z, B, E, dEdz);
+    else
+        energy_general_launch(be, g, d, n, beta, z, B, E, dEdz);
 }

@@ -1,6 +1,7 @@
 /* Sliced score matching for the GRBM: per-example loss J[B] and grad[theta] = d mean_b J_b /
- * d theta, the same forward and reverse passes as src/backend/cpu/grbm_cpu.c (whose comment derives
- * them) with the per-element formulas of evae/math/grbm_math.h. Notation per example:
+ * d theta, the same forward and reverse passes as its twin src/backend/cpu/grbm_ssm.c (whose
+ * comment derives them) with the per-element formulas of evae/math/grbm_math.h. Notation per
+ * example:
  *   x = D z, a = W^T x + b, p = sigmoid(a), q = p (1 - p), g = W p - (z - mu), s = D g,
  *   y_m = D v_m, u_m = W^T y_m, U2 = (1/M) sum_m u_m^2,
  *   J = -(1/M) sum_m sum_i D_i v_mi^2 + sum_j q_j U2_j + [0.5 |s|^2 or (1/M) sum_m 0.5 (v_m.s)^2]
@@ -11,8 +12,9 @@
  *   dlog_sigma = -2 D dJ/dD.
  * Both paths are deterministic: the per-block (fused) or per-example (general) contributions
  * are summed in a fixed order by col_sum. */
+#include <limits.h>
+
 #include "block_reduce.cuh"
-#include "cuda_extras.h"
 #include "cuda_ops.cuh"
 #include "grbm_common.cuh"
 
@@ -27,8 +29,9 @@ size_t grbm_ssm_fused_bytes(int d, int n)
 
 /* partial[gridDim.x, size]: this block's sum over its examples of the gradient contributions,
  * laid out as theta (with the log_sigma entry already -2 D dJ/dD). */
-__global__ void ssm_fused_kernel(grbm_view g, int d, int n, const float *z, int B, const float *v,
-                                 int M, int vr, float *J, float *partial, size_t size)
+static __global__ void ssm_fused_kernel(grbm_view g, int d, int n, const float *z, int B,
+                                        const float *v, int M, int vr, float *J, float *partial,
+                                        size_t size)
 {
     extern __shared__ double shd[];
     const int ldw = grbm_ldw(n);
@@ -185,8 +188,8 @@ __global__ void ssm_fused_kernel(grbm_view g, int d, int n, const float *z, int 
 
 /* Over (c, j) of [B, n]: from A = x W (without b) and U = y W: Q = q, GA = q'(a) U2 / B,
  * TH = q U2 (the hidden share of J), A <- p, U[c, m, j] <- GU = (2/(M B)) q u. */
-__global__ void ssm_hidden_kernel(const float *bias, int n, int B, int M, float *A, float *U,
-                                  float *Q, float *GA, float *TH)
+static __global__ void ssm_hidden_kernel(const float *bias, int n, int B, int M, float *A, float *U,
+                                         float *Q, float *GA, float *TH)
 {
     const float inv_B = 1.0f / (float)B, inv_M = 1.0f / (float)M;
     for (size_t k = blockIdx.x * (size_t)blockDim.x + threadIdx.x; k < (size_t)B * n;
@@ -208,9 +211,9 @@ __global__ void ssm_hidden_kernel(const float *bias, int n, int B, int M, float 
 
 /* Row c: from G = p W^T: G <- g = G - (z - mu); J[c]; GS <- GG = D dJ/ds;
  * DD[c, :] = GS g - sum_m v_m^2 / (M B) (this example's dJ/dD so far). */
-__global__ void ssm_rows_kernel(grbm_view g, int d, int n, const float *z, int B, const float *v,
-                                int M, int vr, const float *TH, float *G, float *GS, float *DD,
-                                float *J)
+static __global__ void ssm_rows_kernel(grbm_view g, int d, int n, const float *z, int B,
+                                       const float *v, int M, int vr, const float *TH, float *G,
+                                       float *GS, float *DD, float *J)
 {
     const float inv_B = 1.0f / (float)B, inv_M = 1.0f / (float)M;
     for (int c = blockIdx.x; c < B; c += gridDim.x) {
@@ -256,7 +259,7 @@ __global__ void ssm_rows_kernel(grbm_view g, int d, int n, const float *z, int B
 }
 
 /* GA[B,n] += Q dP */
-__global__ void ssm_ga_kernel(float *GA, const float *Q, const float *dP, size_t count)
+static __global__ void ssm_ga_kernel(float *GA, const float *Q, const float *dP, size_t count)
 {
     for (size_t k = blockIdx.x * (size_t)blockDim.x + threadIdx.x; k < count;
          k += (size_t)gridDim.x * blockDim.x)
@@ -264,8 +267,8 @@ __global__ void ssm_ga_kernel(float *GA, const float *Q, const float *dP, size_t
 }
 
 /* DD[c, i] += X[c, i] z[c, i] + sum_m Y[c, m, i] v[c, m, i]  (X = GA W^T, Y = GU W^T) */
-__global__ void ssm_dd_kernel(float *DD, const float *X, const float *z, const float *Y,
-                              const float *v, int B, int d, int M)
+static __global__ void ssm_dd_kernel(float *DD, const float *X, const float *z, const float *Y,
+                                     const float *v, int B, int d, int M)
 {
     for (size_t k = blockIdx.x * (size_t)blockDim.x + threadIdx.x; k < (size_t)B * d;
          k += (size_t)gridDim.x * blockDim.x) {
@@ -280,23 +283,24 @@ __global__ void ssm_dd_kernel(float *DD, const float *X, const float *z, const f
 }
 
 /* g_ls[d] <- -2 D g_ls (g_ls holds dJ/dD on entry) */
-__global__ void ssm_log_sigma_kernel(float *g_ls, const float *log_sigma, int d)
+static __global__ void ssm_log_sigma_kernel(float *g_ls, const float *log_sigma, int d)
 {
     for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < d; i += gridDim.x * blockDim.x)
         g_ls[i] = -2.0f * evae_grbm_precision(log_sigma[i]) * g_ls[i];
 }
 
-static void ssm_general(grbm_view g, int d, int n, const float *z, int B, const float *v, int M,
-                        int vr, float *J, float *grad)
+static void ssm_general_launch(const evae_backend *be, grbm_view g, int d, int n, const float *z,
+                               int B, const float *v, int M, int vr, float *J, float *grad)
 {
+    cuda_context *c = cuda_of(be);
     const size_t BM = (size_t)B * M, bd = (size_t)B * d, bn = (size_t)B * n;
-    size_t col_ws = cuda_col_sum_ws_floats(B, n);
-    if (cuda_col_sum_ws_floats(B, d) > col_ws) col_ws = cuda_col_sum_ws_floats(B, d);
+    size_t col_ws = col_sum_workspace_floats(c, B, n);
+    if (col_sum_workspace_floats(c, B, d) > col_ws) col_ws = col_sum_workspace_floats(c, B, d);
     size_t sizes[] = {bd, BM * d, bn, BM * n, bd, bd, bd, bn, bn, bn, col_ws};
     size_t total = 0;
     for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++)
         total += cuda_align(sizes[k] * sizeof(float));
-    char *base = (char *)cuda_scratch(total);
+    char *base = (char *)cuda_scratch(c, total);
     float *bufs[sizeof sizes / sizeof *sizes];
     for (size_t k = 0, off = 0; k < sizeof sizes / sizeof *sizes; k++) {
         bufs[k] = (float *)(base + off);
@@ -317,74 +321,80 @@ static void ssm_general(grbm_view g, int d, int n, const float *z, int B, const 
     float *g_W = grad + evae_grbm_W(d, n), *g_b = grad + evae_grbm_b(d, n);
 
     /* forward */
-    grbm_scale_rows_kernel<<<cuda_grid_for(bd, EVAE_THREADS), EVAE_THREADS, 0, cuda_ctx.stream>>>(
-        x, z, g.log_sigma, B, d);
-    CUDA_CHECK_LAUNCH();
-    grbm_scale_rows_kernel<<<cuda_grid_for(BM * d, EVAE_THREADS), EVAE_THREADS, 0,
-                             cuda_ctx.stream>>>(Y, v, g.log_sigma, (int)BM, d);
-    CUDA_CHECK_LAUNCH();
-    cuda_gemm(0, 0, B, n, d, 1.0f, x, g.W, 0.0f, A);
-    cuda_gemm(0, 0, (int)BM, n, d, 1.0f, Y, g.W, 0.0f, U);
-    ssm_hidden_kernel<<<cuda_grid_for(bn, EVAE_THREADS), EVAE_THREADS, 0, cuda_ctx.stream>>>(
+    grbm_scale_rows_launch(c, x, z, g.log_sigma, (size_t)B, d);
+    grbm_scale_rows_launch(c, Y, v, g.log_sigma, BM, d);
+    cuda_gemm(be, 0, 0, B, n, d, 1.0f, x, g.W, 0.0f, A);
+    cuda_gemm(be, 0, 0, (int)BM, n, d, 1.0f, Y, g.W, 0.0f, U);
+    ssm_hidden_kernel<<<cuda_grid_for(c, bn, EVAE_THREADS), EVAE_THREADS, 0, c->stream>>>(
         g.b, n, B, M, A, U, Q, GA, TH);
     CUDA_CHECK_LAUNCH();
-    cuda_gemm(0, 1, B, d, n, 1.0f, A, g.W, 0.0f, G);
-    ssm_rows_kernel<<<cuda_row_blocks(B), GRBM_THREADS, 0, cuda_ctx.stream>>>(g, d, n, z, B, v, M,
-                                                                             vr, TH, G, GS, DD, J);
+    cuda_gemm(be, 0, 1, B, d, n, 1.0f, A, g.W, 0.0f, G);
+    ssm_rows_kernel<<<cuda_row_blocks(c, B), GRBM_THREADS, 0, c->stream>>>(
+        g, d, n, z, B, v, M, vr, TH, G, GS, DD, J);
     CUDA_CHECK_LAUNCH();
 
     /* backward */
     float *dP = TH;
-    cuda_gemm(1, 0, d, n, B, 1.0f, GS, A, 0.0f, g_W); /* GG^T p */
-    cuda_gemm(0, 0, B, n, d, 1.0f, GS, g.W, 0.0f, dP);
-    ssm_ga_kernel<<<cuda_grid_for(bn, EVAE_THREADS), EVAE_THREADS, 0, cuda_ctx.stream>>>(GA, Q, dP,
-                                                                                          bn);
+    cuda_gemm(be, 1, 0, d, n, B, 1.0f, GS, A, 0.0f, g_W); /* GG^T p */
+    cuda_gemm(be, 0, 0, B, n, d, 1.0f, GS, g.W, 0.0f, dP);
+    ssm_ga_kernel<<<cuda_grid_for(c, bn, EVAE_THREADS), EVAE_THREADS, 0, c->stream>>>(
+        GA, Q, dP, bn);
     CUDA_CHECK_LAUNCH();
-    cuda_gemm(1, 0, d, n, B, 1.0f, x, GA, 1.0f, g_W);         /* + x^T GA */
-    cuda_gemm(1, 0, d, n, (int)BM, 1.0f, Y, U, 1.0f, g_W);    /* + y^T GU */
-    cuda_col_sum_ws(g_b, GA, B, n, 0.0f, ws);
-    cuda_col_sum_ws(g_mu, GS, B, d, 0.0f, ws);
-    cuda_gemm(0, 1, B, d, n, 1.0f, GA, g.W, 0.0f, x);         /* x <- GA W^T */
-    cuda_gemm(0, 1, (int)BM, d, n, 1.0f, U, g.W, 0.0f, Y);    /* Y <- GU W^T */
-    ssm_dd_kernel<<<cuda_grid_for(bd, EVAE_THREADS), EVAE_THREADS, 0, cuda_ctx.stream>>>(
+    cuda_gemm(be, 1, 0, d, n, B, 1.0f, x, GA, 1.0f, g_W);         /* + x^T GA */
+    cuda_gemm(be, 1, 0, d, n, (int)BM, 1.0f, Y, U, 1.0f, g_W);    /* + y^T GU */
+    col_sum_launch(c, g_b, GA, B, n, 0.0f, ws);
+    col_sum_launch(c, g_mu, GS, B, d, 0.0f, ws);
+    cuda_gemm(be, 0, 1, B, d, n, 1.0f, GA, g.W, 0.0f, x);         /* x <- GA W^T */
+    cuda_gemm(be, 0, 1, (int)BM, d, n, 1.0f, U, g.W, 0.0f, Y);    /* Y <- GU W^T */
+    ssm_dd_kernel<<<cuda_grid_for(c, bd, EVAE_THREADS), EVAE_THREADS, 0, c->stream>>>(
         DD, x, z, Y, v, B, d, M);
     CUDA_CHECK_LAUNCH();
-    cuda_col_sum_ws(g_ls, DD, B, d, 0.0f, ws);
-    ssm_log_sigma_kernel<<<cuda_grid_for((size_t)d, EVAE_THREADS), EVAE_THREADS, 0,
-                           cuda_ctx.stream>>>(g_ls, g.log_sigma, d);
+    col_sum_launch(c, g_ls, DD, B, d, 0.0f, ws);
+    ssm_log_sigma_kernel<<<cuda_grid_for(c, (size_t)d, EVAE_THREADS), EVAE_THREADS, 0,
+                           c->stream>>>(g_ls, g.log_sigma, d);
     CUDA_CHECK_LAUNCH();
 }
 
-void cuda_grbm_ssm(const float *theta, int d, int n, const float *z, int B, const float *v,
-                   int M, int variance_reduced, float *J, float *grad)
+/* one block per example at a time; the blocks' partial gradients summed in order by col_sum */
+static void ssm_fused_launch(cuda_context *c, grbm_view g, int d, int n, const float *z, int B,
+                             const float *v, int M, int vr, float *J, float *grad)
 {
-    size_t size = evae_grbm_size(d, n);
-    if (B <= 0 || M <= 0) {
-        CUDA_CHECK(cudaMemsetAsync(grad, 0, size * sizeof(float), cuda_ctx.stream));
-        return;
-    }
-    grbm_view g = grbm_split(theta, d, n);
-    int vr = variance_reduced != 0;
-    size_t fused = grbm_ssm_fused_bytes(d, n);
-    if (!grbm_fused_fits(fused)) {
-        ssm_general(g, d, n, z, B, v, M, vr, J, grad);
-        return;
-    }
+    size_t size = evae_grbm_size(d, n), fused = grbm_ssm_fused_bytes(d, n);
     grbm_allow_smem(ssm_fused_kernel, fused);
-    int blocks = grbm_resident_blocks(ssm_fused_kernel, GRBM_THREADS, fused);
+    int blocks = grbm_resident_blocks(c, ssm_fused_kernel, GRBM_THREADS, fused);
     if (blocks > B) blocks = B;
-    size_t col_ws = cuda_col_sum_ws_floats(blocks, (int)size);
-    char *base = (char *)cuda_scratch(cuda_align((size_t)blocks * size * sizeof(float)) +
-                                      col_ws * sizeof(float));
+    size_t col_ws = col_sum_workspace_floats(c, blocks, (int)size);
+    char *base = (char *)cuda_scratch(c, cuda_align((size_t)blocks * size * sizeof(float)) +
+                                             col_ws * sizeof(float));
     float *partial = (float *)base; /* [blocks, size] */
     float *ws = (float *)(base + cuda_align((size_t)blocks * size * sizeof(float)));
-    ssm_fused_kernel<<<blocks, GRBM_THREADS, fused, cuda_ctx.stream>>>(g, d, n, z, B, v, M, vr, J,
-                                                                       partial, size);
+    ssm_fused_kernel<<<blocks, GRBM_THREADS, fused, c->stream>>>(
+        g, d, n, z, B, v, M, vr, J, partial, size);
     CUDA_CHECK_LAUNCH();
-    cuda_col_sum_ws(grad, partial, blocks, (int)size, 0.0f, ws);
+    col_sum_launch(c, grad, partial, blocks, (int)size, 0.0f, ws);
 }
 
-extern "C" int evae_cuda_grbm_uses_shared(int d, int n)
+void cuda_grbm_ssm(const evae_backend *be, const float *theta, int d, int n, const float *z, int B,
+                   const float *v, int M, int variance_reduced, float *J, float *grad)
 {
-    return grbm_fused_fits(grbm_ssm_fused_bytes(d, n)) ? 1 : 0;
+    grbm_check("grbm_ssm", theta, d, n, B);
+    cuda_need_count("grbm_ssm", "M", M);
+    cuda_need_buf("grbm_ssm", "grad", grad, true); /* written even for no examples */
+    if ((size_t)B * M > INT_MAX || evae_grbm_size(d, n) > INT_MAX)
+        cuda_bad_arg("grbm_ssm", "B * M = %zu projected examples or a GRBM of %zu parameters: "
+                     "the products take int sizes", (size_t)B * M, evae_grbm_size(d, n));
+    cuda_context *c = cuda_of(be);
+    if (B == 0 || M == 0) {
+        CUDA_CHECK(cudaMemsetAsync(grad, 0, evae_grbm_size(d, n) * sizeof(float), c->stream));
+        return;
+    }
+    cuda_need_buf("grbm_ssm", "z", z, true);
+    cuda_need_buf("grbm_ssm", "v", v, true);
+    cuda_need_buf("grbm_ssm", "J", J, true);
+    grbm_view g = grbm_split(theta, d, n);
+    int vr = variance_reduced != 0;
+    if (grbm_fused_fits(c, grbm_ssm_fused_bytes(d, n)))
+        ssm_fused_launch(c, g, d, n, z, B, v, M, vr, J, grad);
+    else
+        ssm_general_launch(be, g, d, n, z, B, v, M, vr, J, grad);
 }

@@ -5,14 +5,17 @@
 
 A file in src/<layer>/, include/evae/<layer>/ or kernels/ (the CUDA half of backend) may include
 the headers of its own layer and of the layers below it, never those above or of a sibling.
+The headers of kernels/ (*.cuh, kernels/testing/*.h) are private to the CUDA backend: no file
+under src/ or include/ may include them (the CUDA backend is reached through its table only).
 Prints each violation as FILE:LINE and exits 1 when there is one. With --self-test it also checks
-that a planted upward include is caught."""
+that planted violations are caught."""
 import os
 import re
 import sys
 
 RANK = {"util": 0, "math": 0, "backend": 1, "data": 1, "io": 1, "model": 2, "eval": 3, "cli": 4}
 INCLUDE = re.compile(r'^\s*#\s*include\s+"evae/(?:([a-z_]+)/)?[a-z_]+\.h"')
+KERNEL_HEADER = re.compile(r'^\s*#\s*include\s+"(?:[a-z_]+/)*([a-z_]+\.(?:h|cuh))"')
 
 
 def layer_of(path):
@@ -40,6 +43,8 @@ def violations(root, extra=None):
             for n in names:
                 if n.endswith((".c", ".h", ".cu", ".cuh")):
                     files.append(os.path.relpath(os.path.join(dirpath, n), root))
+    kernel_headers = {os.path.basename(f) for f in files
+                      if f.startswith("kernels") and f.endswith((".h", ".cuh"))}
     for rel in sorted(files):
         layer = layer_of(rel)
         if layer is None:
@@ -51,6 +56,10 @@ def violations(root, extra=None):
         if extra and rel == extra[0]:
             lines = lines + [extra[1]]
         for no, line in enumerate(lines, 1):
+            k = KERNEL_HEADER.match(line)
+            if k and not rel.startswith("kernels") and k.group(1) in kernel_headers:
+                found.append(f"{rel}:{no}: includes the CUDA backend's private header "
+                             f"'{k.group(1)}'")
             m = INCLUDE.match(line)
             if not m:
                 continue
@@ -76,6 +85,10 @@ def main():
         planted = violations(root, ("src/io/config.c", '#include "evae/backend/backend.h"'))
         if len(planted) != len(bad) + 1:
             print("self-test: a planted sibling include (io -> backend) was not caught")
+            return 1
+        planted = violations(root, ("src/cli/run.c", '#include "cuda_context.cuh"'))
+        if len(planted) != len(bad) + 1:
+            print("self-test: a planted include of a CUDA-private header was not caught")
             return 1
     if bad:
         return 1

@@ -40,8 +40,8 @@ static void run_scale(const evae_backend *be, double wscale, evae_ais_schedule s
     random_theta(th_host, wscale, 3);
     double exact;
     CHECK(evae_grbm_exact_log_z(th_host, d, n, &exact) == 0, "exact log Z failed");
-    float *th = be->alloc(sizeof th_host); /* theta in backend memory */
-    be->upload(th, th_host, sizeof th_host);
+    float *th = be->alloc(be, sizeof th_host); /* theta in backend memory */
+    be->upload(be, th, th_host, sizeof th_host);
 
     evae_ais_opts o = evae_ais_default_opts();
     o.chains = 100;
@@ -78,7 +78,7 @@ static void run_scale(const evae_backend *be, double wscale, evae_ais_schedule s
            bad.log_z - exact);
     CHECK(!within(&bad, exact), "W scale %g %s: AIS with wrong transitions passed (%.4f vs %.4f)",
           wscale, sched, bad.log_z, exact);
-    be->free(th);
+    be->free(be, th);
 }
 
 static void test_schedules(void)

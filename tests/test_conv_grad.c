@@ -1,16 +1,16 @@
-/* CPU convolutions (src/backend/cpu/conv_cpu.c) against an independent double-precision reference.
+/* CPU convolutions (src/backend/cpu/conv.c) against an independent double-precision reference.
  *
  * For each geometry, two layers:
  *  - conv layer      y = conv(x, w) + b[K]           L = sum(G .* y), G[N,K,P,Q] random
  *      forward        cpu_conv_forward                 vs a direct 7-loop gather in double
- *      dL/dx          cpu_conv_backward_data(G, w)     vs central differences of L in double
- *      dL/dw          cpu_conv_backward_filter(x, G)   vs central differences
- *      dL/db          cpu_channel_sum(G)               vs central differences
+ *      dL/dx          cpu->conv_backward_data(cpu, G, w)     vs central differences of L in double
+ *      dL/dw          cpu->conv_backward_filter(cpu, x, G)   vs central differences
+ *      dL/db          cpu->channel_sum(cpu, G)               vs central differences
  *  - transposed conv o = convT(a, w) + c[C]          L = sum(G .* o), a[N,K,P,Q], G[N,C,H,W]
- *      forward        cpu_conv_backward_data(a, w)     vs a direct scatter loop in double
- *      dL/da          cpu_conv_forward(G, w)
- *      dL/dw          cpu_conv_backward_filter(G, a)
- *      dL/dc          cpu_channel_sum(G)
+ *      forward        cpu->conv_backward_data(cpu, a, w)     vs a direct scatter loop in double
+ *      dL/da          cpu->conv_forward(cpu, G, w)
+ *      dL/dw          cpu->conv_backward_filter(cpu, G, a)
+ *      dL/dc          cpu->channel_sum(cpu, G)
  * The reference loss is its own code (gather for the conv, scatter for the transposed conv),
  * sharing nothing with the im2col/sgemm path under test.
  *
@@ -22,12 +22,14 @@
  * by orders of magnitude. The loss is linear in every input, so the central difference has no
  * truncation error; its double rounding (~1e-16 |L| / h) is negligible. */
 #include "check.h"
-#include "backend/cpu/cpu_ops.h"
+#include "evae/backend/backend.h"
 #include "evae/math/philox.h"
 
 #include <float.h>
 #include <stdlib.h>
 #include <string.h>
+
+static const evae_backend *cpu; /* the specification, called through its table */
 
 #define TOL(M) ((double)(M) * 2.0 * FLT_EPSILON) /* 4 M u, see above */
 #define FD_STEP 1e-3
@@ -175,8 +177,8 @@ static void test_conv_layer(const geometry *g)
 
     /* forward: y = conv(x, w) + b, through channel_bias_act without ReLU */
     float *y = malloc(ny * sizeof(float));
-    cpu_conv_forward(s, x, w, y);
-    cpu_channel_bias_act(y, b, s->N, s->K, P * Q, 0);
+    cpu->conv_forward(cpu, s, x, w, y);
+    cpu->channel_bias_act(cpu, y, b, s->N, s->K, P * Q, 0);
     ref_conv(s, pb.in, pb.w, pb.out);
     double tol_y = TOL(s->C * s->R * s->S + 1);
     for (size_t i = 0; i < ny; i++) {
@@ -192,9 +194,9 @@ static void test_conv_layer(const geometry *g)
     for (size_t i = 0; i < nx; i++) dx[i] = NAN; /* every entry must be written */
     for (size_t i = 0; i < nw; i++) dw[i] = NAN; /* beta = 0 must not read dw */
     for (int i = 0; i < s->K; i++) db[i] = NAN;
-    cpu_conv_backward_data(s, G, w, dx);
-    cpu_conv_backward_filter(s, x, G, dw, 0.0f);
-    cpu_channel_sum(db, G, s->N, s->K, P * Q, 0.0f);
+    cpu->conv_backward_data(cpu, s, G, w, dx);
+    cpu->conv_backward_filter(cpu, s, x, G, dw, 0.0f);
+    cpu->channel_sum(cpu, db, G, s->N, s->K, P * Q, 0.0f);
     snprintf(what, sizeof what, "%s conv dx", g->name);
     note(check_fd(&pb, pb.in, nx, dx, TOL(s->K * s->R * s->S), g->fd_all, what));
     snprintf(what, sizeof what, "%s conv dw", g->name);
@@ -209,8 +211,8 @@ static void test_conv_layer(const geometry *g)
     float *dw2_before = malloc(nw * sizeof(float)), *db2_before = malloc(s->K * sizeof(float));
     memcpy(dw2_before, dw2, nw * sizeof(float));
     memcpy(db2_before, db2, s->K * sizeof(float));
-    cpu_conv_backward_filter(s, x, G, dw2, 0.5f);
-    cpu_channel_sum(db2, G, s->N, s->K, P * Q, 0.5f);
+    cpu->conv_backward_filter(cpu, s, x, G, dw2, 0.5f);
+    cpu->channel_sum(cpu, db2, G, s->N, s->K, P * Q, 0.5f);
     for (size_t i = 0; i < nw; i++) {
         snprintf(what, sizeof what, "%s conv dw beta=0.5 [%zu]", g->name, i);
         CHECK_CLOSE(dw2[i], 0.5 * dw2_before[i] + dw[i], TOL(s->N * P * Q), 0.0,
@@ -245,8 +247,8 @@ static void test_transposed_layer(const geometry *g)
 
     /* forward: o = convT(a, w) + c */
     float *o = malloc(no * sizeof(float));
-    cpu_conv_backward_data(s, a, w, o);
-    cpu_channel_bias_act(o, c, s->N, s->C, HW, 0);
+    cpu->conv_backward_data(cpu, s, a, w, o);
+    cpu->channel_bias_act(cpu, o, c, s->N, s->C, HW, 0);
     ref_conv_transposed(s, pb.in, pb.w, pb.out);
     double tol_o = TOL(s->K * s->R * s->S + 1);
     for (size_t i = 0; i < no; i++) {
@@ -261,9 +263,9 @@ static void test_transposed_layer(const geometry *g)
           *dc = malloc(s->C * sizeof(float));
     for (size_t i = 0; i < na; i++) da[i] = NAN;
     for (size_t i = 0; i < nw; i++) dw[i] = NAN;
-    cpu_conv_forward(s, G, w, da);
-    cpu_conv_backward_filter(s, G, a, dw, 0.0f);
-    cpu_channel_sum(dc, G, s->N, s->C, HW, 0.0f);
+    cpu->conv_forward(cpu, s, G, w, da);
+    cpu->conv_backward_filter(cpu, s, G, a, dw, 0.0f);
+    cpu->channel_sum(cpu, dc, G, s->N, s->C, HW, 0.0f);
     snprintf(what, sizeof what, "%s convT da", g->name);
     note(check_fd(&pb, pb.in, na, da, TOL(s->C * s->R * s->S), g->fd_all, what));
     snprintf(what, sizeof what, "%s convT dw", g->name);
@@ -283,7 +285,7 @@ static void test_bias_relu(void)
     const size_t n = (size_t)N * C * HW;
     float *y = rand_tensor(n), *b = rand_tensor(C), *y0 = malloc(n * sizeof(float));
     memcpy(y0, y, n * sizeof(float));
-    cpu_channel_bias_act(y, b, N, C, HW, 1);
+    cpu->channel_bias_act(cpu, y, b, N, C, HW, 1);
     int bad = 0, zeros = 0;
     for (size_t i = 0; i < n; i++) {
         float v = y0[i] + b[(i / HW) % C];
@@ -298,6 +300,7 @@ static void test_bias_relu(void)
 
 int main(void)
 {
+    cpu = evae_cpu_backend();
     /* {N, C, H, W, K, R, S, stride, pad} */
     const geometry geoms[] = {
         {"3x3s1p1", {2, 3, 8, 8, 4, 3, 3, 1, 1}, 1},

@@ -61,16 +61,17 @@ static void check_gradient(void)
     /* weights of order one so that ReLUs switch and T is not tiny */
     float *pf = evae_xcalloc(c.n_params, sizeof(float));
     for (size_t i = 0; i < c.n_params; i++) pf[i] = 0.7f * evae_normal_at(21, 1, i);
-    be->upload(c.params, pf, c.n_params * sizeof(float));
+    be->upload(be, c.params, pf, c.n_params * sizeof(float));
     float xf[GB * GX], zpf[GB * GD], znf[GB * GD];
     for (int i = 0; i < GB * GX; i++) xf[i] = evae_normal_at(21, 2, i);
     for (int i = 0; i < GB * GD; i++) zpf[i] = evae_normal_at(21, 3, i);
     for (int i = 0; i < GB * GD; i++) znf[i] = evae_normal_at(21, 4, i);
-    float *x = be->alloc(sizeof xf), *zp = be->alloc(sizeof zpf), *zn = be->alloc(sizeof znf);
-    float *t = be->alloc(GB * sizeof(float));
-    be->upload(x, xf, sizeof xf);
-    be->upload(zp, zpf, sizeof zpf);
-    be->upload(zn, znf, sizeof znf);
+    float *x = be->alloc(be, sizeof xf), *zp = be->alloc(be, sizeof zpf),
+        *zn = be->alloc(be, sizeof znf);
+    float *t = be->alloc(be, GB * sizeof(float));
+    be->upload(be, x, xf, sizeof xf);
+    be->upload(be, zp, zpf, sizeof zpf);
+    be->upload(be, zn, znf, sizeof znf);
 
     double *p = evae_xcalloc(c.n_params, sizeof(double)), xd[GB * GX], zpd[GB * GD], znd[GB * GD];
     for (size_t i = 0; i < c.n_params; i++) p[i] = pf[i];
@@ -80,7 +81,7 @@ static void check_gradient(void)
 
     float th[GB];
     evae_classifier_logits(&c, x, zp, GB, t);
-    be->download(th, t, sizeof th);
+    be->download(be, th, t, sizeof th);
     for (int b = 0; b < GB; b++)
         CHECK_CLOSE(th[b], T_double(&c, p, xd + b * GX, zpd + b * GD), 1e-5, 1e-5, "T(x, z)");
 
@@ -93,7 +94,7 @@ static void check_gradient(void)
                 (T_double(&c, p, xd + b * GX, znd + b * GD) < 0);
     CHECK(correct == want, "correct %d, want %d", correct, want);
     float *g = evae_xcalloc(c.n_params, sizeof(float));
-    be->download(g, c.grads, c.n_params * sizeof(float));
+    be->download(be, g, c.grads, c.n_params * sizeof(float));
     /* central differences with h = 1e-5 in double: truncation ~1e-10, rounding ~1e-11, far below
      * the float gradient's own error (~1e-6 relative), so 1e-5 + 1e-3 relative tests the code */
     const double h = 1e-5;
@@ -114,10 +115,10 @@ static void check_gradient(void)
     free(p);
     free(pf);
     free(g);
-    be->free(x);
-    be->free(zp);
-    be->free(zn);
-    be->free(t);
+    be->free(be, x);
+    be->free(be, zp);
+    be->free(be, zn);
+    be->free(be, t);
     evae_classifier_free(&c);
 }
 
@@ -149,9 +150,9 @@ static void gauss_fill(void *ctx, int epoch, int start, int B, float *x, float *
             g->znh[b * g->d + i] = evae_normal_at(g->seed, st + 2, e * g->d + i);
         }
     }
-    g->be->upload(x, g->xh, (size_t)B * KX * sizeof(float));
-    g->be->upload(zp, g->zph, (size_t)B * g->d * sizeof(float));
-    g->be->upload(zn, g->znh, (size_t)B * g->d * sizeof(float));
+    g->be->upload(g->be, x, g->xh, (size_t)B * KX * sizeof(float));
+    g->be->upload(g->be, zp, g->zph, (size_t)B * g->d * sizeof(float));
+    g->be->upload(g->be, zn, g->znh, (size_t)B * g->d * sizeof(float));
 }
 
 /* KL(N(a x, s^2 I) || N(0, I)) = 0.5 sum_i (s^2 + (a x_i)^2 - 1 - ln s^2), averaged over x:
@@ -182,15 +183,16 @@ static kl_estimate estimate_kl(int d, double a, double s, int epochs, uint64_t s
     evae_classifier_train(&c, &src, epochs, 3e-3f, &fit, NULL, NULL);
 
     /* held out: "epoch" 1000 is a draw no training epoch used */
-    float *x = be->alloc((size_t)NT * KX * sizeof(float)), *zp = be->alloc((size_t)NT * d *
+    float *x = be->alloc(be, (size_t)NT * KX * sizeof(float)), *zp = be->alloc(be, (size_t)NT * d *
                                                                            sizeof(float));
-    float *zn = be->alloc((size_t)NT * d * sizeof(float)), *t = be->alloc(NT * sizeof(float));
+    float *zn = be->alloc(be, (size_t)NT * d * sizeof(float)),
+        *t = be->alloc(be, NT * sizeof(float));
     gauss_fill(&g, 1000, 0, NT, x, zp, zn);
     float *tp = evae_xcalloc(NT, sizeof(float)), *tn = evae_xcalloc(NT, sizeof(float));
     evae_classifier_logits(&c, x, zp, NT, t);
-    be->download(tp, t, NT * sizeof(float));
+    be->download(be, tp, t, NT * sizeof(float));
     evae_classifier_logits(&c, x, zn, NT, t);
-    be->download(tn, t, NT * sizeof(float));
+    be->download(be, tn, t, NT * sizeof(float));
     kl_estimate r = {0, expected_kl(d, a, s), 0, 0};
     long right = 0;
     for (int e = 0; e < NT; e++) {
@@ -211,10 +213,10 @@ static kl_estimate estimate_kl(int d, double a, double s, int epochs, uint64_t s
     free(g.xh);
     free(g.zph);
     free(g.znh);
-    be->free(x);
-    be->free(zp);
-    be->free(zn);
-    be->free(t);
+    be->free(be, x);
+    be->free(be, zp);
+    be->free(be, zn);
+    be->free(be, t);
     evae_classifier_free(&c);
     return r;
 }

@@ -4,9 +4,11 @@
 #include <string.h>
 
 #include "check.h"
-#include "backend/cpu/cpu_ops.h"
+#include "evae/backend/backend.h"
 #include "evae/math/grbm.h"
 #include "evae/math/philox.h"
+
+static const evae_backend *cpu; /* the specification, called through its table */
 
 /* ---- independent double reference (docs/DESIGN.md sections 1.2-1.4), theta in double ---- */
 typedef struct {
@@ -124,7 +126,7 @@ static void test_energy(dims m, int B, float beta, uint64_t seed)
     to_double(th, thd, P);
     uint64_t k = 1000;
     for (int i = 0; i < B * m.d; i++) z[i] = (float)(1.5 * randn(seed, &k));
-    cpu_grbm_energy(th, m.d, m.n, beta, z, B, E, dE);
+    cpu->grbm_energy(cpu, th, m.d, m.n, beta, z, B, E, dE);
     char what[96];
     for (int c = 0; c < B; c++) {
         to_double(z + c * m.d, zd, m.d);
@@ -146,8 +148,8 @@ static void test_energy(dims m, int B, float beta, uint64_t seed)
     }
     /* E alone and dE/dz alone give the same numbers */
     float *E2 = calloc(B, sizeof(float)), *dE2 = calloc((size_t)B * m.d, sizeof(float));
-    cpu_grbm_energy(th, m.d, m.n, beta, z, B, E2, NULL);
-    cpu_grbm_energy(th, m.d, m.n, beta, z, B, NULL, dE2);
+    cpu->grbm_energy(cpu, th, m.d, m.n, beta, z, B, E2, NULL);
+    cpu->grbm_energy(cpu, th, m.d, m.n, beta, z, B, NULL, dE2);
     CHECK(memcmp(E, E2, sizeof(float) * B) == 0 && memcmp(dE, dE2, sizeof(float) * B * m.d) == 0,
           "energy outputs depend on which ones were asked for");
     free(th); free(z); free(E); free(dE); free(thd); free(E2); free(dE2);
@@ -205,7 +207,7 @@ static void test_ssm(dims m, int B, int M, int rademacher, int vr, uint64_t seed
     to_double(z, zd, (size_t)B * m.d);
     to_double(v, vd, (size_t)B * M * m.d);
     for (size_t i = 0; i < P; i++) grad[i] = 12345.0f; /* must be overwritten */
-    cpu_grbm_ssm(th, m.d, m.n, z, B, v, M, vr, J, grad);
+    cpu->grbm_ssm(cpu, th, m.d, m.n, z, B, v, M, vr, J, grad);
     ref_ssm(thd, m, zd, B, vd, M, vr, Jd);
     char what[128];
     const char *form = vr ? "variance-reduced" : "plain";
@@ -247,6 +249,7 @@ static void test_ssm(dims m, int B, int M, int rademacher, int vr, uint64_t seed
 
 int main(void)
 {
+    cpu = evae_cpu_backend();
     const dims small = {3, 5}, tall = {6, 2}, wide = {16, 7};
     test_reference(small, 11);
     test_reference(wide, 12);

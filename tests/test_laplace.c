@@ -2,13 +2,15 @@
  * computation and central differences, and the calibrated scale (evae/model/laplace.h) as the
  * maximizer of the mean log-likelihood over the scale. */
 #include "check.h"
-#include "backend/cpu/cpu_ops.h"
+#include "evae/backend/backend.h"
 #include "evae/model/laplace.h"
 #include "evae/math/philox.h"
 
 #include <float.h>
 #include <stdlib.h>
 #include <string.h>
+
+static const evae_backend *cpu; /* the specification, called through its table */
 
 static uint64_t rng_index = 0;
 static double rand_u(void) { return evae_uniform_at(2024, 11, rng_index++); }
@@ -44,7 +46,7 @@ static void test_value_and_gradient(void)
     y[5] = mean[5];
     yd[5] = md[5];
 
-    cpu_laplace_ll(ll, dmean, mean, y, B, D, scale, grad_scale);
+    cpu->laplace_ll(cpu, ll, dmean, mean, y, B, D, scale, grad_scale);
     for (int b = 0; b < B; b++) {
         double want = ref_ll(md + b * D, yd + b * D, D, scale);
         CHECK_CLOSE(ll[b], want, 0.0, 1e-6, "laplace ll");
@@ -66,7 +68,7 @@ static void test_value_and_gradient(void)
             CHECK_CLOSE(dmean[i], fd, 0.0, 1e-6, "laplace dmean vs FD");
         }
     /* dmean NULL skips the gradient and leaves ll unchanged */
-    cpu_laplace_ll(ll2, NULL, mean, y, B, D, scale, grad_scale);
+    cpu->laplace_ll(cpu, ll2, NULL, mean, y, B, D, scale, grad_scale);
     CHECK(memcmp(ll, ll2, sizeof ll) == 0, "ll differs when dmean is NULL");
 }
 
@@ -111,16 +113,16 @@ static void test_calibrated_scale(void)
      * element, far above the float rounding of ll, ~1e-7 relative) */
     float *ll = malloc(B * sizeof(float));
     double sum_at = 0.0, sum_lo = 0.0, sum_hi = 0.0;
-    cpu_laplace_ll(ll, NULL, mean, y, B, D, (float)b, 1.0f);
+    cpu->laplace_ll(cpu, ll, NULL, mean, y, B, D, (float)b, 1.0f);
     for (int i = 0; i < B; i++) sum_at += ll[i];
-    cpu_laplace_ll(ll, NULL, mean, y, B, D, (float)(b * 0.95), 1.0f);
+    cpu->laplace_ll(cpu, ll, NULL, mean, y, B, D, (float)(b * 0.95), 1.0f);
     for (int i = 0; i < B; i++) sum_lo += ll[i];
-    cpu_laplace_ll(ll, NULL, mean, y, B, D, (float)(b * 1.05), 1.0f);
+    cpu->laplace_ll(cpu, ll, NULL, mean, y, B, D, (float)(b * 1.05), 1.0f);
     for (int i = 0; i < B; i++) sum_hi += ll[i];
     CHECK(sum_lo < sum_at && sum_hi < sum_at, "backend ll not maximal at the calibrated scale");
 
     /* l1 through laplace_ll at scale 1 (as a device trainer gets it): sum ll = -l1 - n ln 2 */
-    cpu_laplace_ll(ll, NULL, mean, y, B, D, 1.0f, 1.0f);
+    cpu->laplace_ll(cpu, ll, NULL, mean, y, B, D, 1.0f, 1.0f);
     double sum1 = 0.0;
     for (int i = 0; i < B; i++) sum1 += ll[i];
     double b_dev = evae_laplace_scale_from_l1(-(sum1 + (double)n * log(2.0)), n);
@@ -142,6 +144,7 @@ static void test_floor(void)
 
 int main(void)
 {
+    cpu = evae_cpu_backend();
     test_value_and_gradient();
     test_calibrated_scale();
     test_floor();

@@ -5,12 +5,14 @@
 #include <string.h>
 
 #include "check.h"
-#include "backend/cpu/cpu_ops.h"
+#include "evae/backend/backend.h"
 #include "evae/math/grbm.h"
 #include "evae/model/grbm_exact.h"
 #include "evae/math/grbm_math.h"
 #include "evae/math/philox.h"
 #include "grbm_models.h"
+
+static const evae_backend *cpu; /* the specification, called through its table */
 
 
 /* Sample mean[d], covariance cov[d,d] of z[C,d], and their standard errors from the sample's own
@@ -78,12 +80,12 @@ static void test_gibbs(int d, int n, double wscale, uint64_t seed)
     /* 200 sweeps: these models' moments stop moving after ~150 (checked) */
     const int C = 10000, steps = 200;
     float *z = calloc((size_t)C * d, sizeof(float)); /* z[C,d], all chains start at 0 */
-    cpu_grbm_gibbs(th, d, n, z, C, steps, 1.0f, seed, 5);
+    cpu->grbm_gibbs(cpu, th, d, n, z, C, steps, 1.0f, seed, 5);
     /* Gibbs is exact once mixed: no bias term */
     moments_outside("gibbs", th, d, n, z, C, 0.0, 0.0, 1);
     /* the same check rejects chains run at the wrong temperature */
     memset(z, 0, sizeof(float) * (size_t)C * d);
-    cpu_grbm_gibbs(th, d, n, z, C, steps, 0.8f, seed, 5);
+    cpu->grbm_gibbs(cpu, th, d, n, z, C, steps, 0.8f, seed, 5);
     CHECK(moments_outside("gibbs beta=0.8", th, d, n, z, C, 0.0, 0.0, 0) > 0,
           "moment check d=%d n=%d cannot tell beta = 0.8 from beta = 1", d, n);
     free(z);
@@ -105,7 +107,7 @@ static void test_langevin(int d, int n, double wscale, uint64_t seed)
     const int C = 4000, steps = 1500;
     const float eta = 0.02f;
     float *z = calloc((size_t)C * d, sizeof(float)); /* z[C,d], all chains start at 0 */
-    cpu_grbm_langevin(th, d, n, z, C, steps, eta, seed, 9);
+    cpu->grbm_langevin(cpu, th, d, n, z, C, steps, eta, seed, 9);
     moments_outside("langevin", th, d, n, z, C, eta * L, eta * L, 1);
     free(z);
 }
@@ -121,9 +123,9 @@ static void test_draw_positions(void)
     float z[B * d], want[B * d], dE[B * d], a[B * n];
     for (int k = 0; k < B * d; k++) z[k] = want[k] = evae_normal_at(1, 2, k);
     const float eta = 0.05f;
-    cpu_grbm_langevin(th, d, n, z, B, 2, eta, seed, stream);
+    cpu->grbm_langevin(cpu, th, d, n, z, B, 2, eta, seed, stream);
     for (int t = 0; t < 2; t++) {
-        cpu_grbm_energy(th, d, n, 1.0f, want, B, NULL, dE);
+        cpu->grbm_energy(cpu, th, d, n, 1.0f, want, B, NULL, dE);
         for (int c = 0; c < B; c++)
             for (int i = 0; i < d; i++) {
                 float xi = evae_normal_at(seed, stream, (uint64_t)t * B * d + c * d + i);
@@ -138,7 +140,7 @@ static void test_draw_positions(void)
     const float beta = 0.6f;
     const uint64_t Nu = (B * n + 3) / 4 * 4, S = Nu + (B * d + 3) / 4 * 4;
     for (int k = 0; k < B * d; k++) z[k] = want[k] = evae_normal_at(1, 3, k);
-    cpu_grbm_gibbs(th, d, n, z, B, 2, beta, seed, stream);
+    cpu->grbm_gibbs(cpu, th, d, n, z, B, 2, beta, seed, stream);
     for (int t = 0; t < 2; t++) {
         for (int c = 0; c < B; c++)
             for (int j = 0; j < n; j++) {
@@ -163,6 +165,7 @@ static void test_draw_positions(void)
 
 int main(void)
 {
+    cpu = evae_cpu_backend();
     test_draw_positions();
     test_gibbs(2, 3, 1.5, 1);
     test_gibbs(3, 5, 1.2, 5);

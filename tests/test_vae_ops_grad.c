@@ -86,7 +86,7 @@ static void check_bernoulli(const evae_backend *be)
         ld[i] = l[i] = 4.0f * evae_normal_at(4, 1, i); /* includes large |logits| */
         x[i] = evae_uniform_at(4, 2, i) < 0.5f;
     }
-    be->bernoulli_ll(ll, dl, l, x, B, IN, 1.0f);
+    be->bernoulli_ll(be, ll, dl, l, x, B, IN, 1.0f);
     for (int r = 0; r < B; r++)
         CHECK_CLOSE(ll[r], bern_loss(ld + r * IN, x + r * IN, IN), 1e-5, 1e-6, "ll value");
     for (int i = 0; i < N; i++) {
@@ -123,8 +123,8 @@ static void check_reparam(const evae_backend *be)
         eps[i] = evae_normal_at(5, 2, i);
         G[i] = dz[i] = evae_normal_at(5, 3, i);
     }
-    be->reparam(z, enc, eps, B, D);
-    be->gauss_posterior(ent, denc, enc, eps, dz, B, D, (float)c);
+    be->reparam(be, z, enc, eps, B, D);
+    be->gauss_posterior(be, ent, denc, enc, eps, dz, B, D, (float)c);
     for (int r = 0; r < B; r++) {
         double e = 0;
         for (int i = 0; i < D; i++) {

@@ -78,7 +78,7 @@ static int run_stages(evae_eval_report *r, const evae_model *m, const float *tra
     stage_clock clk = clock_start();
     float *x_test = evae_eval_prepare_inputs(m, test_dev, r->n_test, seed,
                                              evae_eval_stream(EVAE_EVAL_TEST_INPUT, 0));
-    m->be->sync();
+    m->be->sync(m->be);
     evae_stage_time prep = clock_stop(clk);
     r->t_prepare.cpu_s += prep.cpu_s;
     r->t_prepare.wall_s += prep.wall_s;
@@ -134,7 +134,7 @@ static int run_stages(evae_eval_report *r, const evae_model *m, const float *tra
     }
     evae_classifier_result_free(&r->cls);
     evae_is_examples_free(&ex);
-    m->be->free(x_test);
+    m->be->free(m->be, x_test);
     return rc;
 }
 
@@ -234,8 +234,8 @@ int evae_eval_main(int argc, char **argv)
         evae_eval_print_table(r, stdout);
         printf("\nwrote %s/eval.json and %s/eval.md\n", r->out_dir, r->out_dir);
     }
-    if (train_dev) be->free(train_dev);
-    if (test_dev) be->free(test_dev);
+    if (train_dev) be->free(be, train_dev);
+    if (test_dev) be->free(be, test_dev);
     if (have_model) evae_model_free(&m);
     evae_dataset_free(&train);
     evae_dataset_free(&test);

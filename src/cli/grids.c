@@ -23,7 +23,7 @@ int evae_write_grids(const evae_model *m, evae_workspace *w, const char *dir, co
     if (n_samples > w->cap) n_samples = w->cap;
     if (n_recon > w->cap) n_recon = w->cap;
 
-    float *z_dev = m->be->alloc((size_t)n_samples * m->d * sizeof(float));
+    float *z_dev = m->be->alloc(m->be, (size_t)n_samples * m->d * sizeof(float));
     float *img = evae_xcalloc((size_t)2 * (n_samples > n_recon ? n_samples : n_recon), D * sizeof(float));
     rc = evae_sample_prior(m, sampler, steps, eta, n_samples, seed, z_dev);
     if (!rc) {
@@ -31,15 +31,15 @@ int evae_write_grids(const evae_model *m, evae_workspace *w, const char *dir, co
         snprintf(path, sizeof path, "%s/samples_%s.png", dir, tag);
         rc = evae_png_grid(path, img, n_samples, C, H, W, (int)ceil(sqrt((double)n_samples)));
     }
-    m->be->free(z_dev);
+    m->be->free(m->be, z_dev);
 
     if (!rc && n_recon > 0) {
         /* paper Figure 1: test images in the top half, their reconstructions below */
         const int cols = 8;
-        m->be->copy(evae_ws_x(w), heldout_x_dev, (size_t)n_recon * D * sizeof(float));
+        m->be->copy(m->be, evae_ws_x(w), heldout_x_dev, (size_t)n_recon * D * sizeof(float));
         evae_alb_forward(m, w, n_recon, seed, evae_stream(EVAE_STREAM_EVAL, 1), NULL);
         float *x = evae_xcalloc((size_t)n_recon * D, sizeof(float));
-        m->be->download(x, evae_ws_x(w), (size_t)n_recon * D * sizeof(float));
+        m->be->download(m->be, x, evae_ws_x(w), (size_t)n_recon * D * sizeof(float));
         if (m->decoder == EVAE_DEC_LAPLACE)
             evae_logit_to_unit(img, x, (size_t)n_recon * D, EVAE_LOGIT_ALPHA);
         else

@@ -133,7 +133,7 @@ static int cmd_sample(int argc, char **argv)
         int n = cfg.sample.n;
         evae_workspace w;
         evae_workspace_create(&w, &m, n, 1);
-        float *z = be->alloc((size_t)n * m.d * sizeof(float));
+        float *z = be->alloc(be, (size_t)n * m.d * sizeof(float));
         float *img = evae_xcalloc((size_t)n * m.x_dim, sizeof(float));
         double t0 = evae_now();
         rc = evae_sample_prior(&m, cfg.sample.sampler, cfg.sample.steps, (float)cfg.sample.eta, n,
@@ -148,7 +148,7 @@ static int cmd_sample(int argc, char **argv)
             printf("%s: %d samples, %d %s steps (%.2fs, %s)\n", out, n, cfg.sample.steps,
                    evae_sampler_name(cfg.sample.sampler), evae_now() - t0, be->name);
         free(img);
-        be->free(z);
+        be->free(be, z);
         evae_workspace_free(&w, &m);
     }
     evae_model_free(&m);

@@ -19,9 +19,6 @@
 #include "evae/io/atomic_file.h"
 #include "evae/model/checkpoint.h"
 #include "evae/util.h"
-#ifdef EVAE_HAVE_CUDA
-#include "cuda_extras.h"
-#endif
 
 #ifndef EVAE_SOURCE_DIR
 #define EVAE_SOURCE_DIR "."
@@ -154,13 +151,10 @@ int evae_write_manifest(const char *dir, const evae_config *cfg, int argc, char 
 #endif
     const evae_backend *be = evae_backend_for(cfg->device);
     if (be) cJSON_AddStringToObject(j, "backend", be->name);
-    if (be && be->describe) cJSON_AddStringToObject(lib, "device", be->describe());
-#ifdef EVAE_HAVE_CUDA
-    /* chosen once per convolution shape, on first use: the trainer rewrites the manifest after
-     * its first epoch so that they are recorded */
-    if (be && strcmp(be->name, "cuda") == 0 && evae_cuda_conv_algorithms()[0])
-        cJSON_AddStringToObject(j, "cudnn_algorithms", evae_cuda_conv_algorithms());
-#endif
+    if (be) cJSON_AddStringToObject(lib, "device", be->describe(be));
+    /* chosen on first use (cuDNN: once per convolution shape): the trainer rewrites the manifest
+     * after its first epoch so that they are recorded */
+    if (be && be->algorithms(be)[0]) cJSON_AddStringToObject(j, "algorithms", be->algorithms(be));
     char path[4096];
     snprintf(path, sizeof path, "%s/manifest.json", dir);
     int rc = evae_atomic_write_json(path, j);

@@ -48,13 +48,14 @@ static heldout_eval evaluate(const evae_model *m, evae_workspace *w, const float
     double *log_det = y ? evae_xcalloc((size_t)w->cap, sizeof(double)) : NULL;
     for (int start = 0, bi = 0; start < n; start += w->cap, bi++) {
         int B = n - start < w->cap ? n - start : w->cap;
-        be->copy(w->p, data_dev + (size_t)start * m->x_dim, (size_t)B * m->x_dim * sizeof(float));
+        be->copy(be, w->p, data_dev + (size_t)start * m->x_dim,
+                 (size_t)B * m->x_dim * sizeof(float));
         evae_prepare_input(m, w, B, seed, evae_stream(EVAE_STREAM_EVAL, 2 * (uint64_t)bi));
         evae_alb_forward(m, w, B, seed, evae_stream(EVAE_STREAM_EVAL, 2 * (uint64_t)bi + 1), NULL);
-        r.alb += be->sum(w->alb, (size_t)B);
-        r.ll += be->sum(w->ll, (size_t)B);
+        r.alb += be->sum(be, w->alb, (size_t)B);
+        r.ll += be->sum(be, w->ll, (size_t)B);
         if (y) {
-            be->download(y, evae_ws_x(w), (size_t)B * m->x_dim * sizeof(float));
+            be->download(be, y, evae_ws_x(w), (size_t)B * m->x_dim * sizeof(float));
             evae_logit_log_det(log_det, y, B, m->x_dim, EVAE_LOGIT_ALPHA);
             for (int b = 0; b < B; b++) r.log_det += log_det[b];
         }
@@ -80,13 +81,13 @@ static int write_epoch_grids(const evae_model *m, evae_workspace *w, const evae_
     int nr = n_heldout < 32 ? n_heldout : 32;
     if (nr >= 8) nr -= nr % 8;
     /* reconstruction inputs: the first held-out examples, prepared as in evaluation */
-    be->copy(w->p, heldout_dev, (size_t)nr * D * sizeof(float));
+    be->copy(be, w->p, heldout_dev, (size_t)nr * D * sizeof(float));
     evae_prepare_input(m, w, nr, seed, evae_stream(EVAE_STREAM_EVAL, 0));
-    float *xr = be->alloc((size_t)nr * D * sizeof(float)); /* [nr, D] */
-    be->copy(xr, evae_ws_x(w), (size_t)nr * D * sizeof(float));
+    float *xr = be->alloc(be, (size_t)nr * D * sizeof(float)); /* [nr, D] */
+    be->copy(be, xr, evae_ws_x(w), (size_t)nr * D * sizeof(float));
     int rc = evae_write_grids(m, w, dir, tag, cfg->sample.sampler, cfg->sample.steps,
                               (float)cfg->sample.eta, cfg->sample.n, seed, xr, nr);
-    be->free(xr);
+    be->free(be, xr);
     return rc;
 }
 
@@ -213,10 +214,9 @@ int evae_train(evae_config *cfg, const char *resume_dir, int argc, char **argv)
     evae_workspace w;
     evae_workspace_create(&w, &m, cap, cfg->ssm.projections);
     int *perm = evae_xcalloc((size_t)train.n, sizeof(int));
-    int *idx_dev = be->alloc((size_t)train.n * sizeof(int)); /* [n_train] batch order */
-    epoch_sums acc = {be->alloc(cap * sizeof(float)), be->alloc(cap * sizeof(float)),
-                      be->alloc(cap * sizeof(float)), 0.0, 0};
-    float *zeros = evae_xcalloc((size_t)cap, sizeof(float));
+    int *idx_dev = be->alloc(be, (size_t)train.n * sizeof(int)); /* [n_train] batch order */
+    epoch_sums acc = {be->alloc(be, cap * sizeof(float)), be->alloc(be, cap * sizeof(float)),
+                      be->alloc(be, cap * sizeof(float)), 0.0, 0};
     const int steps = (train.n + cap - 1) / cap;
     evae_progress prog;
     evae_progress_init(&prog);
@@ -235,28 +235,28 @@ int evae_train(evae_config *cfg, const char *resume_dir, int argc, char **argv)
     for (int epoch = st.epoch; epoch < cfg->train.epochs && !rc; epoch++) {
         double t0 = evae_now();
         evae_shuffle(perm, train.n, seed, (uint64_t)epoch);
-        be->upload(idx_dev, perm, (size_t)train.n * sizeof(int));
-        be->upload(acc.alb, zeros, cap * sizeof(float));
-        be->upload(acc.ll, zeros, cap * sizeof(float));
-        be->upload(acc.J, zeros, cap * sizeof(float));
+        be->upload(be, idx_dev, perm, (size_t)train.n * sizeof(int));
+        be->zero(be, acc.alb, cap * sizeof(float));
+        be->zero(be, acc.ll, cap * sizeof(float));
+        be->zero(be, acc.J, cap * sizeof(float));
         acc.scale_sum = 0.0;
         acc.batches = 0;
         for (int s = 0; s < steps; s++) {
             int B = train.n - s * cap < cap ? train.n - s * cap : cap;
             uint64_t gs = (uint64_t)st.global_step;
-            be->gather_rows(w.p, train_dev, idx_dev + (size_t)s * cap, B, D);
+            be->gather_rows(be, w.p, train_dev, idx_dev + (size_t)s * cap, B, D);
             float scale = evae_train_step(&m, &w, B, cfg, gs);
             if (m.decoder == EVAE_DEC_LAPLACE) acc.scale_sum += scale;
-            if (shape.prior_grbm) be->axpy(acc.J, w.J, (size_t)B, 1.0f);
-            be->axpy(acc.alb, w.alb, (size_t)B, 1.0f);
-            be->axpy(acc.ll, w.ll, (size_t)B, 1.0f);
+            if (shape.prior_grbm) be->axpy(be, acc.J, w.J, (size_t)B, 1.0f);
+            be->axpy(be, acc.alb, w.alb, (size_t)B, 1.0f);
+            be->axpy(be, acc.ll, w.ll, (size_t)B, 1.0f);
             acc.batches++;
             st.global_step++;
 
             int log_now = (s + 1) % cfg->train.log_every == 0;
             if (log_now || evae_progress_due(&prog)) {
                 /* the numbers of this batch (a synchronization point on a device) */
-                double alb = be->sum(w.alb, (size_t)B) / B;
+                double alb = be->sum(be, w.alb, (size_t)B) / B;
                 double el = evae_now() - t0, rate = (s + 1) * (double)cap / el;
                 double eta = el / (s + 1) * ((double)steps * (cfg->train.epochs - epoch) - s - 1);
                 evae_progress_draw(&prog, epoch + 1, cfg->train.epochs, s + 1, steps, -alb, rate,
@@ -267,7 +267,7 @@ int evae_train(evae_config *cfg, const char *resume_dir, int argc, char **argv)
                     cJSON_AddNumberToObject(o, "step", (double)st.global_step);
                     cJSON_AddNumberToObject(o, "batch_alb", isnan(log_z) ? alb : alb - log_z);
                     if (shape.prior_grbm)
-                        cJSON_AddNumberToObject(o, "batch_ssm", be->sum(w.J, (size_t)B) / B);
+                        cJSON_AddNumberToObject(o, "batch_ssm", be->sum(be, w.J, (size_t)B) / B);
                     rc = evae_metrics_append(metrics, o);
                 }
             }
@@ -276,8 +276,9 @@ int evae_train(evae_config *cfg, const char *resume_dir, int argc, char **argv)
         if (rc) break;
         double t_train = evae_now() - t0;
         if (m.decoder == EVAE_DEC_LAPLACE) m.laplace_scale = (float)(acc.scale_sum / acc.batches);
-        double tr_alb = be->sum(acc.alb, cap) / train.n, tr_ll = be->sum(acc.ll, cap) / train.n;
-        double tr_J = be->sum(acc.J, cap) / train.n;
+        double tr_alb = be->sum(be, acc.alb, cap) / train.n,
+            tr_ll = be->sum(be, acc.ll, cap) / train.n;
+        double tr_J = be->sum(be, acc.J, cap) / train.n;
         heldout_eval ev = evaluate(&m, &w, heldout_dev, heldout.n, seed);
         if (!isnan(log_z)) { /* N(0, I) prior: report the true ELBO */
             tr_alb -= log_z;
@@ -285,7 +286,7 @@ int evae_train(evae_config *cfg, const char *resume_dir, int argc, char **argv)
         }
         /* a NaN can hide from the loss (e.g. behind a ReLU that zeroes it), not from the
          * parameters' sum */
-        double psum = be->sum(m.params, m.n_params) + be->sum(m.theta, m.n_theta);
+        double psum = be->sum(be, m.params, m.n_params) + be->sum(be, m.theta, m.n_theta);
         if (!isfinite(tr_alb) || !isfinite(ev.alb) || !isfinite(tr_J) || !isfinite(psum)) {
             evae_error("non-finite loss or parameters in epoch %d (train ALB %g, %s ALB %g, SSM "
                        "%g, parameter sum %g); stopping "
@@ -342,13 +343,12 @@ int evae_train(evae_config *cfg, const char *resume_dir, int argc, char **argv)
         if (save && !rc)
             rc = write_epoch_grids(&m, &w, cfg, dir, heldout_dev, heldout.n, st.epoch);
     }
-    be->free(acc.alb);
-    be->free(acc.ll);
-    be->free(acc.J);
-    be->free(idx_dev);
-    be->free(train_dev);
-    be->free(heldout_dev);
-    free(zeros);
+    be->free(be, acc.alb);
+    be->free(be, acc.ll);
+    be->free(be, acc.J);
+    be->free(be, idx_dev);
+    be->free(be, train_dev);
+    be->free(be, heldout_dev);
     free(perm);
     free(ini);
     evae_workspace_free(&w, &m);

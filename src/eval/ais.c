@@ -117,13 +117,13 @@ int evae_ais_log_z(const evae_backend *be, const float *theta, int d, int n,
     r->total_chains = C * o->runs;
     /* log Z_0 = (d/2) ln 2pi + sum ln sigma + n ln 2 */
     float *log_sigma = evae_xcalloc((size_t)d, sizeof(float)); /* log_sigma[d], host */
-    be->download(log_sigma, theta + evae_grbm_log_sigma(d, n), sizeof(float) * (size_t)d);
+    be->download(be, log_sigma, theta + evae_grbm_log_sigma(d, n), sizeof(float) * (size_t)d);
     r->log_z0 = 0.5 * d * log(2.0 * 3.14159265358979323846) + n * log(2.0);
     for (int i = 0; i < d; i++) r->log_z0 += log_sigma[i];
     free(log_sigma);
 
-    float *z = be->alloc(sizeof(float) * (size_t)C * d);   /* z[C,d], backend */
-    float *E = be->alloc(sizeof(float) * (size_t)C);       /* E[C], backend */
+    float *z = be->alloc(be, sizeof(float) * (size_t)C * d);   /* z[C,d], backend */
+    float *E = be->alloc(be, sizeof(float) * (size_t)C);       /* E[C], backend */
     float *E_prev = evae_xcalloc((size_t)C, sizeof(float)); /* E_prev[C], host */
     float *E_cur = evae_xcalloc((size_t)C, sizeof(float));  /* E_cur[C], host */
     double *log_w = evae_xcalloc((size_t)C * o->runs, sizeof(double)); /* log_w[runs, C] */
@@ -131,17 +131,17 @@ int evae_ais_log_z(const evae_backend *be, const float *theta, int d, int n,
     for (int run = 0; run < o->runs; run++) {
         double *lw = log_w + (size_t)run * C; /* lw[C] */
         /* exact base samples: at beta = 0, z | h is N(mu, sigma^2) whatever h and z were */
-        be->grbm_gibbs(theta, d, n, z, C, 1, 0.0f, o->seed, ais_stream(run, 0));
+        be->grbm_gibbs(be, theta, d, n, z, C, 1, 0.0f, o->seed, ais_stream(run, 0));
         for (int k = 1; k <= K; k++) {
             /* log w += ln f_{beta_k}(z) - ln f_{beta_{k-1}}(z) at the current z */
-            be->grbm_energy(theta, d, n, (float)beta[k - 1], z, C, E, NULL);
-            be->download(E_prev, E, sizeof(float) * (size_t)C);
-            be->grbm_energy(theta, d, n, (float)beta[k], z, C, E, NULL);
-            be->download(E_cur, E, sizeof(float) * (size_t)C);
+            be->grbm_energy(be, theta, d, n, (float)beta[k - 1], z, C, E, NULL);
+            be->download(be, E_prev, E, sizeof(float) * (size_t)C);
+            be->grbm_energy(be, theta, d, n, (float)beta[k], z, C, E, NULL);
+            be->download(be, E_cur, E, sizeof(float) * (size_t)C);
             for (int c = 0; c < C; c++) lw[c] += (double)E_prev[c] - (double)E_cur[c];
             /* move z with a kernel that leaves p_{beta_k} invariant (none needed after the last) */
             if (k < K)
-                be->grbm_gibbs(theta, d, n, z, C, o->gibbs_steps,
+                be->grbm_gibbs(be, theta, d, n, z, C, o->gibbs_steps,
                                (float)(beta[k] * o->mutate_beta), o->seed, ais_stream(run, k));
         }
         r->run_log_z[run] = r->log_z0 + log_mean_exp(lw, (size_t)C);
@@ -160,8 +160,8 @@ int evae_ais_log_z(const evae_backend *be, const float *theta, int d, int n,
     r->ess = s1 * s1 / s2;
     evae_ais_run_spread(r->run_log_z, o->runs, &r->run_std, &r->std_err);
 
-    be->free(z);
-    be->free(E);
+    be->free(be, z);
+    be->free(be, E);
     free(E_prev);
     free(E_cur);
     free(log_w);

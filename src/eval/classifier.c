@@ -40,25 +40,25 @@ int evae_classifier_create(evae_classifier *c, const evae_backend *be, int x_dim
     size_t pb = c->n_params * sizeof(float);
     float *host = evae_xcalloc(c->n_params, sizeof(float));
     evae_net_init(&c->net, host, seed, CLASSIFIER_INIT_SALT);
-    c->params = be->alloc(pb);
-    be->upload(c->params, host, pb);
+    c->params = be->alloc(be, pb);
+    be->upload(be, c->params, host, pb);
     free(host);
-    c->grads = be->alloc(pb);
-    c->adam_m = be->alloc(pb);
-    c->adam_v = be->alloc(pb);
+    c->grads = be->alloc(be, pb);
+    c->adam_m = be->alloc(be, pb);
+    c->adam_v = be->alloc(be, pb);
 
     size_t P = (size_t)c->cap, H = (size_t)hidden;
-    c->x2 = be->alloc(P * x_dim * sizeof(float));
-    c->z2 = be->alloc(P * d * sizeof(float));
-    c->acts[0] = be->alloc(P * H * sizeof(float));
-    c->acts[1] = be->alloc(P * H * sizeof(float));
-    c->acts[2] = be->alloc(P * sizeof(float));
-    c->labels = be->alloc(P * sizeof(float));
-    c->ll = be->alloc(P * sizeof(float));
-    c->dout = be->alloc(P * sizeof(float));
-    c->dh = be->alloc(P * H * sizeof(float));
-    c->scratch[0] = be->alloc(P * H * sizeof(float));
-    c->scratch[1] = be->alloc(P * H * sizeof(float));
+    c->x2 = be->alloc(be, P * x_dim * sizeof(float));
+    c->z2 = be->alloc(be, P * d * sizeof(float));
+    c->acts[0] = be->alloc(be, P * H * sizeof(float));
+    c->acts[1] = be->alloc(be, P * H * sizeof(float));
+    c->acts[2] = be->alloc(be, P * sizeof(float));
+    c->labels = be->alloc(be, P * sizeof(float));
+    c->ll = be->alloc(be, P * sizeof(float));
+    c->dout = be->alloc(be, P * sizeof(float));
+    c->dh = be->alloc(be, P * H * sizeof(float));
+    c->scratch[0] = be->alloc(be, P * H * sizeof(float));
+    c->scratch[1] = be->alloc(be, P * H * sizeof(float));
     c->t_host = evae_xcalloc(P, sizeof(float));
     return 0;
 }
@@ -70,7 +70,7 @@ void evae_classifier_free(evae_classifier *c)
                      c->z2,     c->labels, c->ll,     c->dout,   c->dh,
                      c->acts[0], c->acts[1], c->acts[2], c->scratch[0], c->scratch[1]};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
-        if (bufs[i]) c->be->free(bufs[i]);
+        if (bufs[i]) c->be->free(c->be, bufs[i]);
     free(c->t_host);
     memset(c, 0, sizeof *c);
 }
@@ -82,9 +82,9 @@ static void forward(evae_classifier *c, const float *x, const float *z, int B)
     const evae_layer *L0 = &c->net.layers[0];
     const float *W = c->params + L0->w_off; /* W[x_dim + d, hidden]: first x_dim rows act on x */
     const int H = c->hidden;
-    be->gemm(0, 0, B, H, c->x_dim, 1.0f, x, W, 0.0f, c->acts[0]);
-    be->gemm(0, 0, B, H, c->d, 1.0f, z, W + (size_t)c->x_dim * H, 1.0f, c->acts[0]);
-    be->bias_act(c->acts[0], c->params + L0->b_off, B, H, 1);
+    be->gemm(be, 0, 0, B, H, c->x_dim, 1.0f, x, W, 0.0f, c->acts[0]);
+    be->gemm(be, 0, 0, B, H, c->d, 1.0f, z, W + (size_t)c->x_dim * H, 1.0f, c->acts[0]);
+    be->bias_act(be, c->acts[0], c->params + L0->b_off, B, H, 1);
     evae_net_forward(be, &c->tail, c->params, c->acts, B);
 }
 
@@ -93,7 +93,7 @@ void evae_classifier_logits(evae_classifier *c, const float *x, const float *z, 
     for (int s = 0; s < B; s += c->cap) {
         int b = B - s < c->cap ? B - s : c->cap;
         forward(c, x + (size_t)s * c->x_dim, z + (size_t)s * c->d, b);
-        c->be->copy(t + s, c->acts[2], (size_t)b * sizeof(float));
+        c->be->copy(c->be, t + s, c->acts[2], (size_t)b * sizeof(float));
     }
 }
 
@@ -110,17 +110,17 @@ double evae_classifier_grad(evae_classifier *c, const float *x, const float *z_p
         abort(); /* a programming error, not bad input */
     }
     /* pairs: rows [0, B) = (x, z_pos) labelled 1, rows [B, 2B) = (x, z_neg) labelled 0 */
-    be->copy(c->x2, x, (size_t)B * X * sizeof(float));
-    be->copy(c->x2 + (size_t)B * X, x, (size_t)B * X * sizeof(float));
-    be->copy(c->z2, z_pos, (size_t)B * d * sizeof(float));
-    be->copy(c->z2 + (size_t)B * d, z_neg, (size_t)B * d * sizeof(float));
+    be->copy(be, c->x2, x, (size_t)B * X * sizeof(float));
+    be->copy(be, c->x2 + (size_t)B * X, x, (size_t)B * X * sizeof(float));
+    be->copy(be, c->z2, z_pos, (size_t)B * d * sizeof(float));
+    be->copy(be, c->z2 + (size_t)B * d, z_neg, (size_t)B * d * sizeof(float));
     for (int i = 0; i < P; i++) c->t_host[i] = i < B ? 1.0f : 0.0f;
-    be->upload(c->labels, c->t_host, (size_t)P * sizeof(float));
+    be->upload(be, c->labels, c->t_host, (size_t)P * sizeof(float));
     forward(c, c->x2, c->z2, P);
     /* L = -(1/P) sum [y ln sigmoid(T) + (1 - y) ln(1 - sigmoid(T))]: the Bernoulli log-likelihood
      * of the labels with logit T, so dout = dL/dT = (sigmoid(T) - y)/P */
-    be->bernoulli_ll(c->ll, c->dout, c->acts[2], c->labels, P, 1, -1.0f / (float)P);
-    be->download(c->t_host, c->acts[2], (size_t)P * sizeof(float));
+    be->bernoulli_ll(be, c->ll, c->dout, c->acts[2], c->labels, P, 1, -1.0f / (float)P);
+    be->download(be, c->t_host, c->acts[2], (size_t)P * sizeof(float));
     double loss = 0.0;
     int right = 0;
     for (int i = 0; i < P; i++) {
@@ -130,12 +130,12 @@ double evae_classifier_grad(evae_classifier *c, const float *x, const float *z_p
     }
     if (correct) *correct = right;
     evae_net_backward(be, &c->tail, c->params, c->acts, c->dout, c->grads, c->dh, c->scratch, P);
-    be->relu_backward(c->dh, c->acts[0], (size_t)P * H);
+    be->relu_backward(be, c->dh, c->acts[0], (size_t)P * H);
     const evae_layer *L0 = &c->net.layers[0];
     float *dW = c->grads + L0->w_off; /* dW[x_dim + d, hidden] */
-    be->gemm(1, 0, X, H, P, 1.0f, c->x2, c->dh, 0.0f, dW);
-    be->gemm(1, 0, d, H, P, 1.0f, c->z2, c->dh, 0.0f, dW + (size_t)X * H);
-    be->col_sum(c->grads + L0->b_off, c->dh, P, H, 0.0f);
+    be->gemm(be, 1, 0, X, H, P, 1.0f, c->x2, c->dh, 0.0f, dW);
+    be->gemm(be, 1, 0, d, H, P, 1.0f, c->z2, c->dh, 0.0f, dW + (size_t)X * H);
+    be->col_sum(be, c->grads + L0->b_off, c->dh, P, H, 0.0f);
     return loss / P;
 }
 
@@ -143,8 +143,8 @@ double evae_classifier_step(evae_classifier *c, const float *x, const float *z_p
                             const float *z_neg, int B, float lr, int *correct)
 {
     double loss = evae_classifier_grad(c, x, z_pos, z_neg, B, correct);
-    c->be->adam(c->params, c->adam_m, c->adam_v, c->grads, c->n_params, lr, 0.9f, 0.999f, 1e-8f,
-                ++c->steps);
+    c->be->adam(c->be, c->params, c->adam_m, c->adam_v, c->grads, c->n_params, lr, 0.9f, 0.999f,
+                1e-8f, ++c->steps);
     return loss;
 }
 
@@ -153,9 +153,9 @@ void evae_classifier_train(evae_classifier *c, const evae_pair_source *src, int 
 {
     const evae_backend *be = c->be;
     const int cap = c->cap / 2;
-    float *x = be->alloc((size_t)cap * c->x_dim * sizeof(float)); /* x[cap, x_dim] */
-    float *zp = be->alloc((size_t)cap * c->d * sizeof(float));    /* zp[cap, d] */
-    float *zn = be->alloc((size_t)cap * c->d * sizeof(float));    /* zn[cap, d] */
+    float *x = be->alloc(be, (size_t)cap * c->x_dim * sizeof(float)); /* x[cap, x_dim] */
+    float *zp = be->alloc(be, (size_t)cap * c->d * sizeof(float));    /* zp[cap, d] */
+    float *zn = be->alloc(be, (size_t)cap * c->d * sizeof(float));    /* zn[cap, d] */
     fit->loss = fit->accuracy = NAN;
     const int steps_per_epoch = (src->n + cap - 1) / cap;
     const double total = (double)epochs * steps_per_epoch;
@@ -181,7 +181,7 @@ void evae_classifier_train(evae_classifier *c, const evae_pair_source *src, int 
             progress(ctx, "classifier epoch", epoch + 1, epochs, detail);
         }
     }
-    be->free(x);
-    be->free(zp);
-    be->free(zn);
+    be->free(be, x);
+    be->free(be, zp);
+    be->free(be, zn);
 }

@@ -35,7 +35,7 @@ static void prior_pool(const evae_model *m, int count, int steps, float eta, uin
     const evae_backend *be = m->be;
     const int d = m->d, n = m->n;
     float *theta = evae_xcalloc(m->n_theta, sizeof(float));
-    be->download(theta, m->theta, m->n_theta * sizeof(float));
+    be->download(be, theta, m->theta, m->n_theta * sizeof(float));
     const float *mu = theta + evae_grbm_mu(d, n), *log_sigma = theta + evae_grbm_log_sigma(d, n);
     float *enc = evae_xcalloc((size_t)count * 2 * d, sizeof(float)); /* [count, 2d] */
     for (int c = 0; c < count; c++)
@@ -43,16 +43,16 @@ static void prior_pool(const evae_model *m, int count, int steps, float eta, uin
             enc[(size_t)c * 2 * d + i] = mu[i];
             enc[(size_t)c * 2 * d + d + i] = 2.0f * log_sigma[i]; /* log-variance */
         }
-    float *enc_dev = be->alloc((size_t)count * 2 * d * sizeof(float)); /* [count, 2d] */
-    float *eps = be->alloc((size_t)count * d * sizeof(float));          /* [count, d] */
-    be->upload(enc_dev, enc, (size_t)count * 2 * d * sizeof(float));
-    be->rand_normal(eps, (size_t)count * d, seed, evae_eval_stream(EVAE_EVAL_CLS_CHAIN, which));
-    be->reparam(z, enc_dev, eps, count, d);
+    float *enc_dev = be->alloc(be, (size_t)count * 2 * d * sizeof(float)); /* [count, 2d] */
+    float *eps = be->alloc(be, (size_t)count * d * sizeof(float));          /* [count, d] */
+    be->upload(be, enc_dev, enc, (size_t)count * 2 * d * sizeof(float));
+    be->rand_normal(be, eps, (size_t)count * d, seed, evae_eval_stream(EVAE_EVAL_CLS_CHAIN, which));
+    be->reparam(be, z, enc_dev, eps, count, d);
     if (steps > 0)
-        be->grbm_langevin(m->theta, d, n, z, count, steps, eta, seed,
+        be->grbm_langevin(be, m->theta, d, n, z, count, steps, eta, seed,
                           evae_eval_stream(EVAE_EVAL_CLS_CHAIN, 2 + (uint64_t)which));
-    be->free(enc_dev);
-    be->free(eps);
+    be->free(be, enc_dev);
+    be->free(be, eps);
     free(enc);
     free(theta);
 }
@@ -82,17 +82,18 @@ static void fill_model_pairs(void *ctx, int epoch, int start, int B, float *x, f
         shuffle(p->perm, p->n, p->seed, evae_eval_stream(EVAE_EVAL_CLS_SHUFFLE, 2 * (uint64_t)epoch));
         shuffle(p->pool_perm, p->n, p->seed,
                 evae_eval_stream(EVAE_EVAL_CLS_SHUFFLE, 2 * (uint64_t)epoch + 1));
-        be->upload(p->perm_dev, p->perm, (size_t)p->n * sizeof(int));
-        be->upload(p->pool_perm_dev, p->pool_perm, (size_t)p->n * sizeof(int));
+        be->upload(be, p->perm_dev, p->perm, (size_t)p->n * sizeof(int));
+        be->upload(be, p->pool_perm_dev, p->pool_perm, (size_t)p->n * sizeof(int));
     }
     uint64_t step = ((uint64_t)epoch << 24) | (uint64_t)(start / p->cap);
-    be->gather_rows(p->w.p, p->train_dev, p->perm_dev + start, B, D);
+    be->gather_rows(be, p->w.p, p->train_dev, p->perm_dev + start, B, D);
     evae_prepare_input(m, &p->w, B, p->seed, evae_eval_stream(EVAE_EVAL_CLS_INPUT, step));
-    be->copy(x, evae_ws_x(&p->w), (size_t)B * D * sizeof(float));
+    be->copy(be, x, evae_ws_x(&p->w), (size_t)B * D * sizeof(float));
     evae_net_forward(be, &m->enc, m->params, p->w.enc_act, B);
-    be->rand_normal(p->w.eps, (size_t)B * d, p->seed, evae_eval_stream(EVAE_EVAL_CLS_EPS, step));
-    be->reparam(z_pos, p->w.enc_act[m->enc.n_layers], p->w.eps, B, d);
-    be->gather_rows(z_neg, p->pool, p->pool_perm_dev + start, B, d);
+    be->rand_normal(be, p->w.eps, (size_t)B * d, p->seed,
+                    evae_eval_stream(EVAE_EVAL_CLS_EPS, step));
+    be->reparam(be, z_pos, p->w.enc_act[m->enc.n_layers], p->w.eps, B, d);
+    be->gather_rows(be, z_neg, p->pool, p->pool_perm_dev + start, B, d);
 }
 
 void evae_classifier_result_free(evae_classifier_result *r)
@@ -125,10 +126,10 @@ int evae_eval_classifier(const evae_model *m, const float *train_dev, int n_trai
     evae_workspace_create(&p.w, m, cap, 1);
     p.perm = evae_xcalloc((size_t)n, sizeof(int));
     p.pool_perm = evae_xcalloc((size_t)n, sizeof(int));
-    p.perm_dev = be->alloc((size_t)n * sizeof(int));
-    p.pool_perm_dev = be->alloc((size_t)n * sizeof(int));
-    float *pool = be->alloc((size_t)n * d * sizeof(float));          /* [n, d] */
-    float *test_pool = be->alloc((size_t)n_test * d * sizeof(float)); /* [n_test, d] */
+    p.perm_dev = be->alloc(be, (size_t)n * sizeof(int));
+    p.pool_perm_dev = be->alloc(be, (size_t)n * sizeof(int));
+    float *pool = be->alloc(be, (size_t)n * d * sizeof(float));          /* [n, d] */
+    float *test_pool = be->alloc(be, (size_t)n_test * d * sizeof(float)); /* [n_test, d] */
     char detail[128];
     snprintf(detail, sizeof detail, "%d + %d chains x %d Langevin steps (eta %g)", n, n_test,
              o->langevin_steps, o->langevin_eta);
@@ -146,7 +147,7 @@ int evae_eval_classifier(const evae_model *m, const float *train_dev, int n_trai
     r->train_accuracy = fit.accuracy;
 
     /* held out: the test inputs, one z ~ q(z|x) each, against the independent test pool */
-    float *t_pos = be->alloc((size_t)cap * sizeof(float)), *t_neg = be->alloc((size_t)cap *
+    float *t_pos = be->alloc(be, (size_t)cap * sizeof(float)), *t_neg = be->alloc(be, (size_t)cap *
                                                                               sizeof(float));
     float *tp = evae_xcalloc((size_t)cap, sizeof(float)), *tn = evae_xcalloc((size_t)cap,
                                                                             sizeof(float));
@@ -157,14 +158,14 @@ int evae_eval_classifier(const evae_model *m, const float *train_dev, int n_trai
     long right = 0;
     for (int start = 0, bi = 0; start < n_test; start += cap, bi++) {
         int B = n_test - start < cap ? n_test - start : cap;
-        be->copy(evae_ws_x(&p.w), x_test + (size_t)start * D, (size_t)B * D * sizeof(float));
+        be->copy(be, evae_ws_x(&p.w), x_test + (size_t)start * D, (size_t)B * D * sizeof(float));
         evae_alb_forward(m, &p.w, B, o->seed,
                          evae_eval_stream(EVAE_EVAL_CLS_TEST_EPS, (uint64_t)bi), NULL);
         evae_classifier_logits(&c, evae_ws_x(&p.w), evae_ws_z(&p.w), B, t_pos);
         evae_classifier_logits(&c, evae_ws_x(&p.w), test_pool + (size_t)start * d, B, t_neg);
-        be->download(tp, t_pos, (size_t)B * sizeof(float));
-        be->download(tn, t_neg, (size_t)B * sizeof(float));
-        be->download(llh, p.w.ll, (size_t)B * sizeof(float));
+        be->download(be, tp, t_pos, (size_t)B * sizeof(float));
+        be->download(be, tn, t_neg, (size_t)B * sizeof(float));
+        be->download(be, llh, p.w.ll, (size_t)B * sizeof(float));
         for (int b = 0; b < B; b++) {
             vlb[start + b] = (double)llh[b] - tp[b];
             kl[start + b] = tp[b];
@@ -183,12 +184,12 @@ int evae_eval_classifier(const evae_model *m, const float *train_dev, int n_trai
     free(tp);
     free(tn);
     free(llh);
-    be->free(t_pos);
-    be->free(t_neg);
-    be->free(pool);
-    be->free(test_pool);
-    be->free(p.perm_dev);
-    be->free(p.pool_perm_dev);
+    be->free(be, t_pos);
+    be->free(be, t_neg);
+    be->free(be, pool);
+    be->free(be, test_pool);
+    be->free(be, p.perm_dev);
+    be->free(be, p.pool_perm_dev);
     free(p.perm);
     free(p.pool_perm);
     evae_workspace_free(&p.w, m);

@@ -29,14 +29,14 @@ float *evae_eval_prepare_inputs(const evae_model *m, const float *data_dev, int 
 {
     const evae_backend *be = m->be;
     size_t count = (size_t)n * m->x_dim;
-    float *u = be->alloc(count * sizeof(float)); /* u[n, x_dim] uniform noise */
-    float *x = be->alloc(count * sizeof(float)); /* x[n, x_dim] model inputs */
-    be->rand_uniform(u, count, seed, stream);
+    float *u = be->alloc(be, count * sizeof(float)); /* u[n, x_dim] uniform noise */
+    float *x = be->alloc(be, count * sizeof(float)); /* x[n, x_dim] model inputs */
+    be->rand_uniform(be, u, count, seed, stream);
     if (m->decoder == EVAE_DEC_BERNOULLI)
-        be->binarize(x, data_dev, u, count);
+        be->binarize(be, x, data_dev, u, count);
     else
-        be->logit_dequantize(x, data_dev, u, count, EVAE_LOGIT_ALPHA);
-    be->free(u);
+        be->logit_dequantize(be, x, data_dev, u, count, EVAE_LOGIT_ALPHA);
+    be->free(be, u);
     return x;
 }
 
@@ -92,19 +92,19 @@ int evae_eval_importance(const evae_model *m, const float *x_dev, int n, const e
     /* backend buffers */
     float *enc_act[EVAE_MAX_LAYERS + 1] = {0}; /* [0] points into x_dev; [l+1] [gx, out_l] */
     for (int l = 0; l < m->enc.n_layers; l++)
-        enc_act[l + 1] = be->alloc((size_t)gx * m->enc.layers[l].out_dim * sizeof(float));
+        enc_act[l + 1] = be->alloc(be, (size_t)gx * m->enc.layers[l].out_dim * sizeof(float));
     float *dec_act[EVAE_MAX_LAYERS + 1] = {0}; /* [0] = z [cap, d]; [l+1] [cap, out_l] */
-    dec_act[0] = be->alloc(cap * d * sizeof(float));
+    dec_act[0] = be->alloc(be, cap * d * sizeof(float));
     for (int l = 0; l < m->dec.n_layers; l++)
-        dec_act[l + 1] = be->alloc(cap * m->dec.layers[l].out_dim * sizeof(float));
-    float *eps_all = be->alloc((size_t)gx * K * d * sizeof(float)); /* [gx, K, d] */
-    float *enc_rep = be->alloc(cap * 2 * d * sizeof(float));        /* [cap, 2d] */
-    float *x_rep = be->alloc(cap * D * sizeof(float));              /* [cap, D] */
-    float *eps = be->alloc(cap * d * sizeof(float));                /* [cap, d] */
-    float *ll = be->alloc(cap * sizeof(float));                     /* [cap] */
-    float *E = be->alloc(cap * sizeof(float));                      /* [cap] */
-    int *idx_ex = be->alloc(cap * sizeof(int));                     /* [cap] example of a row */
-    int *idx_eps = be->alloc(cap * sizeof(int));                    /* [cap] its eps row */
+        dec_act[l + 1] = be->alloc(be, cap * m->dec.layers[l].out_dim * sizeof(float));
+    float *eps_all = be->alloc(be, (size_t)gx * K * d * sizeof(float)); /* [gx, K, d] */
+    float *enc_rep = be->alloc(be, cap * 2 * d * sizeof(float));        /* [cap, 2d] */
+    float *x_rep = be->alloc(be, cap * D * sizeof(float));              /* [cap, D] */
+    float *eps = be->alloc(be, cap * d * sizeof(float));                /* [cap, d] */
+    float *ll = be->alloc(be, cap * sizeof(float));                     /* [cap] */
+    float *E = be->alloc(be, cap * sizeof(float));                      /* [cap] */
+    int *idx_ex = be->alloc(be, cap * sizeof(int));                     /* [cap] example of a row */
+    int *idx_eps = be->alloc(be, cap * sizeof(int));                    /* [cap] its eps row */
 
     /* host buffers */
     float *eps_h = evae_xcalloc((size_t)gx * K * d, sizeof(float)); /* [gx, K, d] */
@@ -127,10 +127,10 @@ int evae_eval_importance(const evae_model *m, const float *x_dev, int n, const e
         evae_net_forward(be, &m->enc, m->params, enc_act, g);
         const float *enc_out = enc_act[m->enc.n_layers]; /* [g, 2d] = [mean | logvar] */
         for (int b = 0; b < g; b++)
-            be->rand_normal(eps_all + (size_t)b * K * d, (size_t)K * d, o->seed,
+            be->rand_normal(be, eps_all + (size_t)b * K * d, (size_t)K * d, o->seed,
                             evae_eval_stream(EVAE_EVAL_IS_EPS, (uint64_t)(e0 + b)));
-        be->download(eps_h, eps_all, (size_t)g * K * d * sizeof(float));
-        be->download(enc_h, enc_out, (size_t)g * 2 * d * sizeof(float));
+        be->download(be, eps_h, eps_all, (size_t)g * K * d * sizeof(float));
+        be->download(be, enc_h, enc_out, (size_t)g * 2 * d * sizeof(float));
         /* ln q(z_k|x) = -0.5 |eps_k|^2 - 0.5 sum logvar - (d/2) ln 2pi, exactly the density of
          * z_k = mean + exp(logvar/2) eps_k */
         for (int b = 0; b < g; b++) {
@@ -150,21 +150,21 @@ int evae_eval_importance(const evae_model *m, const float *x_dev, int n, const e
                 idx_h[rr] = rr / kn;
                 idx_eps_h[rr] = (rr / kn) * K + k0 + rr % kn;
             }
-            be->upload(idx_ex, idx_h, (size_t)rows * sizeof(int));
-            be->upload(idx_eps, idx_eps_h, (size_t)rows * sizeof(int));
-            be->gather_rows(enc_rep, enc_out, idx_ex, rows, 2 * d);
-            be->gather_rows(x_rep, x, idx_ex, rows, D);
-            be->gather_rows(eps, eps_all, idx_eps, rows, d);
-            be->reparam(dec_act[0], enc_rep, eps, rows, d);
+            be->upload(be, idx_ex, idx_h, (size_t)rows * sizeof(int));
+            be->upload(be, idx_eps, idx_eps_h, (size_t)rows * sizeof(int));
+            be->gather_rows(be, enc_rep, enc_out, idx_ex, rows, 2 * d);
+            be->gather_rows(be, x_rep, x, idx_ex, rows, D);
+            be->gather_rows(be, eps, eps_all, idx_eps, rows, d);
+            be->reparam(be, dec_act[0], enc_rep, eps, rows, d);
             evae_net_forward(be, &m->dec, m->params, dec_act, rows);
             const float *out = dec_act[m->dec.n_layers]; /* [rows, D] logits or means */
             if (m->decoder == EVAE_DEC_BERNOULLI)
-                be->bernoulli_ll(ll, NULL, out, x_rep, rows, D, 0.0f);
+                be->bernoulli_ll(be, ll, NULL, out, x_rep, rows, D, 0.0f);
             else
-                be->laplace_ll(ll, NULL, out, x_rep, rows, D, m->laplace_scale, 0.0f);
-            be->grbm_energy(m->theta, d, m->n, 1.0f, dec_act[0], rows, E, NULL);
-            be->download(ll_h, ll, (size_t)rows * sizeof(float));
-            be->download(E_h, E, (size_t)rows * sizeof(float));
+                be->laplace_ll(be, ll, NULL, out, x_rep, rows, D, m->laplace_scale, 0.0f);
+            be->grbm_energy(be, m->theta, d, m->n, 1.0f, dec_act[0], rows, E, NULL);
+            be->download(be, ll_h, ll, (size_t)rows * sizeof(float));
+            be->download(be, E_h, E, (size_t)rows * sizeof(float));
             for (int rr = 0; rr < rows; rr++) {
                 size_t j = (size_t)idx_eps_h[rr]; /* b * K + k */
                 A[j] = (double)ll_h[rr] - E_h[rr] - lnq[j];
@@ -195,7 +195,7 @@ int evae_eval_importance(const evae_model *m, const float *x_dev, int n, const e
             r->ll[e] = sll / K;
         }
         if (y_h) {
-            be->download(y_h, x, (size_t)g * D * sizeof(float));
+            be->download(be, y_h, x, (size_t)g * D * sizeof(float));
             evae_logit_log_det(r->log_det + e0, y_h, g, D, EVAE_LOGIT_ALPHA);
         }
         if (progress) {
@@ -205,10 +205,10 @@ int evae_eval_importance(const evae_model *m, const float *x_dev, int n, const e
         }
     }
 
-    for (int l = 1; l <= m->enc.n_layers; l++) be->free(enc_act[l]);
-    for (int l = 0; l <= m->dec.n_layers; l++) be->free(dec_act[l]);
+    for (int l = 1; l <= m->enc.n_layers; l++) be->free(be, enc_act[l]);
+    for (int l = 0; l <= m->dec.n_layers; l++) be->free(be, dec_act[l]);
     void *bufs[] = {eps_all, enc_rep, x_rep, eps, ll, E, idx_ex, idx_eps};
-    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) be->free(bufs[i]);
+    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) be->free(be, bufs[i]);
     void *host[] = {eps_h, enc_h, ll_h, E_h, idx_h, idx_eps_h, lnq, A, C, Bv, y_h};
     for (size_t i = 0; i < sizeof host / sizeof *host; i++) free(host[i]);
     return 0;

@@ -47,7 +47,7 @@ static void collect_fn(void *ctx, const char *name, int in_theta, size_t offset,
 static float *download(const evae_model *m, const float *src, size_t n)
 {
     float *h = evae_xcalloc(n, sizeof(float));
-    m->be->download(h, src, n * sizeof(float));
+    m->be->download(m->be, h, src, n * sizeof(float));
     return h;
 }
 
@@ -246,7 +246,7 @@ int evae_checkpoint_load(const char *path, evae_model *m, evae_train_state *st)
     if (!rc) {
         float *dst[6] = {m->params, m->adam_m, m->adam_v, m->theta, m->theta_m, m->theta_v};
         for (int i = 0; i < 6; i++)
-            m->be->upload(dst[i], host[i], (i < 3 ? P : T) * sizeof(float));
+            m->be->upload(m->be, dst[i], host[i], (i < 3 ? P : T) * sizeof(float));
         m->vae_steps = vsteps;
         m->prior_steps = psteps;
         m->laplace_scale = (float)sc;

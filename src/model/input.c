@@ -14,8 +14,8 @@ float *evae_upload_dataset(const evae_backend *be, const evae_dataset *d, int as
     float *host = evae_xcalloc(n, sizeof(float));
     float scale = as_unit ? 1.0f / 255.0f : 1.0f;
     for (size_t i = 0; i < n; i++) host[i] = (float)d->pixels[i] * scale;
-    float *dev = be->alloc(n * sizeof(float));
-    be->upload(dev, host, n * sizeof(float));
+    float *dev = be->alloc(be, n * sizeof(float));
+    be->upload(be, dev, host, n * sizeof(float));
     free(host);
     return dev;
 }
@@ -24,9 +24,9 @@ void evae_prepare_input(const evae_model *m, evae_workspace *w, int B, uint64_t 
                         uint64_t stream)
 {
     size_t n = (size_t)B * m->x_dim;
-    m->be->rand_uniform(w->u, n, seed, stream);
+    m->be->rand_uniform(m->be, w->u, n, seed, stream);
     if (m->decoder == EVAE_DEC_BERNOULLI)
-        m->be->binarize(evae_ws_x(w), w->p, w->u, n);
+        m->be->binarize(m->be, evae_ws_x(w), w->p, w->u, n);
     else
-        m->be->logit_dequantize(evae_ws_x(w), w->p, w->u, n, EVAE_LOGIT_ALPHA);
+        m->be->logit_dequantize(m->be, evae_ws_x(w), w->p, w->u, n, EVAE_LOGIT_ALPHA);
 }

@@ -71,14 +71,14 @@ int evae_model_create(evae_model *m, const evae_backend *be, const evae_model_sh
     m->n_params = off;
     m->n_theta = evae_grbm_size(m->d, m->n);
     size_t pb = m->n_params * sizeof(float), tb = m->n_theta * sizeof(float);
-    m->params = be->alloc(pb);
-    m->grads = be->alloc(pb);
-    m->adam_m = be->alloc(pb);
-    m->adam_v = be->alloc(pb);
-    m->theta = be->alloc(tb);
-    m->theta_grad = be->alloc(tb);
-    m->theta_m = be->alloc(tb);
-    m->theta_v = be->alloc(tb);
+    m->params = be->alloc(be, pb);
+    m->grads = be->alloc(be, pb);
+    m->adam_m = be->alloc(be, pb);
+    m->adam_v = be->alloc(be, pb);
+    m->theta = be->alloc(be, tb);
+    m->theta_grad = be->alloc(be, tb);
+    m->theta_m = be->alloc(be, tb);
+    m->theta_v = be->alloc(be, tb);
     m->laplace_scale = 1.0f;
     return 0;
 }
@@ -88,19 +88,17 @@ void evae_model_init(evae_model *m, uint64_t seed)
     float *p = evae_xcalloc(m->n_params, sizeof(float));
     evae_net_init(&m->enc, p, seed, 1);
     evae_net_init(&m->dec, p, seed, 2);
-    m->be->upload(m->params, p, m->n_params * sizeof(float));
+    m->be->upload(m->be, m->params, p, m->n_params * sizeof(float));
     free(p);
     float *t = evae_xcalloc(m->n_theta, sizeof(float)); /* zeros: the N(0, I) prior */
     if (m->shape.prior_grbm) evae_grbm_init(t, m->d, m->n, seed);
-    m->be->upload(m->theta, t, m->n_theta * sizeof(float));
+    m->be->upload(m->be, m->theta, t, m->n_theta * sizeof(float));
     free(t);
     size_t pb = m->n_params * sizeof(float), tb = m->n_theta * sizeof(float);
-    float *zeros = evae_xcalloc(1, pb > tb ? pb : tb);
-    m->be->upload(m->adam_m, zeros, pb);
-    m->be->upload(m->adam_v, zeros, pb);
-    m->be->upload(m->theta_m, zeros, tb);
-    m->be->upload(m->theta_v, zeros, tb);
-    free(zeros);
+    m->be->zero(m->be, m->adam_m, pb);
+    m->be->zero(m->be, m->adam_v, pb);
+    m->be->zero(m->be, m->theta_m, tb);
+    m->be->zero(m->be, m->theta_v, tb);
     m->vae_steps = m->prior_steps = 0;
     m->laplace_scale = 1.0f;
 }
@@ -110,7 +108,7 @@ void evae_model_free(evae_model *m)
     float *bufs[] = {m->params, m->grads, m->adam_m, m->adam_v,
                      m->theta, m->theta_grad, m->theta_m, m->theta_v};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
-        if (bufs[i]) m->be->free(bufs[i]);
+        if (bufs[i]) m->be->free(m->be, bufs[i]);
     memset(m, 0, sizeof *m);
 }
 

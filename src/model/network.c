@@ -110,16 +110,16 @@ void evae_net_forward(const evae_backend *be, const evae_network *net, const flo
         evae_conv_shape s = batch_shape(L, B);
         switch (L->kind) {
         case EVAE_LINEAR:
-            be->gemm(0, 0, B, L->out_dim, L->in_dim, 1.0f, x, w, 0.0f, y);
-            be->bias_act(y, b, B, L->out_dim, L->relu);
+            be->gemm(be, 0, 0, B, L->out_dim, L->in_dim, 1.0f, x, w, 0.0f, y);
+            be->bias_act(be, y, b, B, L->out_dim, L->relu);
             break;
         case EVAE_CONV:
-            be->conv_forward(&s, x, w, y);
-            be->channel_bias_act(y, b, B, s.K, evae_conv_P(&s) * evae_conv_Q(&s), L->relu);
+            be->conv_forward(be, &s, x, w, y);
+            be->channel_bias_act(be, y, b, B, s.K, evae_conv_P(&s) * evae_conv_Q(&s), L->relu);
             break;
         case EVAE_DECONV:
-            be->conv_backward_data(&s, x, w, y);
-            be->channel_bias_act(y, b, B, s.C, s.H * s.W, L->relu);
+            be->conv_backward_data(be, &s, x, w, y);
+            be->channel_bias_act(be, y, b, B, s.C, s.H * s.W, L->relu);
             break;
         }
     }
@@ -136,23 +136,23 @@ void evae_net_backward(const evae_backend *be, const evae_network *net, const fl
         float *dw = grads + L->w_off, *db = grads + L->b_off;
         float *dx = l > 0 ? scratch[l & 1] : din;
         evae_conv_shape s = batch_shape(L, B);
-        if (L->relu) be->relu_backward(g, y, (size_t)B * L->out_dim);
+        if (L->relu) be->relu_backward(be, g, y, (size_t)B * L->out_dim);
         switch (L->kind) {
         case EVAE_LINEAR:
-            be->gemm(1, 0, L->in_dim, L->out_dim, B, 1.0f, x, g, 0.0f, dw);
-            be->col_sum(db, g, B, L->out_dim, 0.0f);
-            if (dx) be->gemm(0, 1, B, L->in_dim, L->out_dim, 1.0f, g, w, 0.0f, dx);
+            be->gemm(be, 1, 0, L->in_dim, L->out_dim, B, 1.0f, x, g, 0.0f, dw);
+            be->col_sum(be, db, g, B, L->out_dim, 0.0f);
+            if (dx) be->gemm(be, 0, 1, B, L->in_dim, L->out_dim, 1.0f, g, w, 0.0f, dx);
             break;
         case EVAE_CONV:
-            be->conv_backward_filter(&s, x, g, dw, 0.0f);
-            be->channel_sum(db, g, B, s.K, evae_conv_P(&s) * evae_conv_Q(&s), 0.0f);
-            if (dx) be->conv_backward_data(&s, g, w, dx);
+            be->conv_backward_filter(be, &s, x, g, dw, 0.0f);
+            be->channel_sum(be, db, g, B, s.K, evae_conv_P(&s) * evae_conv_Q(&s), 0.0f);
+            if (dx) be->conv_backward_data(be, &s, g, w, dx);
             break;
         case EVAE_DECONV:
             /* the underlying convolution maps this layer's output to its input */
-            be->conv_backward_filter(&s, g, x, dw, 0.0f);
-            be->channel_sum(db, g, B, s.C, s.H * s.W, 0.0f);
-            if (dx) be->conv_forward(&s, g, w, dx);
+            be->conv_backward_filter(be, &s, g, x, dw, 0.0f);
+            be->channel_sum(be, db, g, B, s.C, s.H * s.W, 0.0f);
+            if (dx) be->conv_forward(be, &s, g, w, dx);
             break;
         }
         g = dx;

@@ -8,7 +8,7 @@
 
 static float *balloc(const evae_model *m, size_t floats)
 {
-    return m->be->alloc(floats * sizeof(float));
+    return m->be->alloc(m->be, floats * sizeof(float));
 }
 
 void evae_workspace_create(evae_workspace *w, const evae_model *m, int cap, int projections)
@@ -47,11 +47,11 @@ void evae_workspace_free(evae_workspace *w, const evae_model *m)
     float *bufs[] = {w->p, w->u, w->dec_act[0], w->eps, w->dout, w->ll, w->E, w->ent, w->alb,
                      w->J, w->dEdz, w->dz, w->denc, w->scratch[0], w->scratch[1], w->v};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
-        if (bufs[i]) m->be->free(bufs[i]);
+        if (bufs[i]) m->be->free(m->be, bufs[i]);
     for (int l = 0; l <= m->enc.n_layers; l++)
-        if (w->enc_act[l]) m->be->free(w->enc_act[l]);
+        if (w->enc_act[l]) m->be->free(m->be, w->enc_act[l]);
     for (int l = 1; l <= m->dec.n_layers; l++)
-        if (w->dec_act[l]) m->be->free(w->dec_act[l]);
+        if (w->dec_act[l]) m->be->free(m->be, w->dec_act[l]);
     memset(w, 0, sizeof *w);
 }
 
@@ -62,31 +62,31 @@ void evae_alb_forward(const evae_model *m, evae_workspace *w, int B, uint64_t se
     int d = m->d, D = m->x_dim;
     evae_net_forward(be, &m->enc, m->params, w->enc_act, B);
     const float *enc_out = w->enc_act[m->enc.n_layers]; /* [B, 2d] = [mean | logvar] */
-    be->rand_normal(w->eps, (size_t)B * d, seed, eps_stream);
-    be->reparam(evae_ws_z(w), enc_out, w->eps, B, d);
+    be->rand_normal(be, w->eps, (size_t)B * d, seed, eps_stream);
+    be->reparam(be, evae_ws_z(w), enc_out, w->eps, B, d);
     evae_net_forward(be, &m->dec, m->params, w->dec_act, B);
     const float *out = w->dec_act[m->dec.n_layers]; /* [B, D] */
     float inv_b = 1.0f / (float)B;
     /* dout = dL/d(out) = -(1/B) d ll / d out */
     if (m->decoder == EVAE_DEC_BERNOULLI)
-        be->bernoulli_ll(w->ll, w->dout, out, evae_ws_x(w), B, D, -inv_b);
+        be->bernoulli_ll(be, w->ll, w->dout, out, evae_ws_x(w), B, D, -inv_b);
     else {
         float scale = m->laplace_scale;
         if (calibrated_scale) {
             /* with scale 1, ll_b = -sum|y - mean| - D ln 2, so the L1 error is recovered */
-            be->laplace_ll(w->ll, NULL, out, evae_ws_x(w), B, D, 1.0f, 0.0f);
-            double l1 = -be->sum(w->ll, (size_t)B) - (double)B * D * log(2.0);
+            be->laplace_ll(be, w->ll, NULL, out, evae_ws_x(w), B, D, 1.0f, 0.0f);
+            double l1 = -be->sum(be, w->ll, (size_t)B) - (double)B * D * log(2.0);
             scale = (float)evae_laplace_scale_from_l1(l1, (size_t)B * D);
             *calibrated_scale = scale;
         }
-        be->laplace_ll(w->ll, w->dout, out, evae_ws_x(w), B, D, scale, -inv_b);
+        be->laplace_ll(be, w->ll, w->dout, out, evae_ws_x(w), B, D, scale, -inv_b);
     }
-    be->grbm_energy(m->theta, d, m->n, 1.0f, evae_ws_z(w), B, w->E, w->dEdz);
-    be->gauss_posterior(w->ent, NULL, enc_out, w->eps, NULL, B, d, 0.0f);
+    be->grbm_energy(be, m->theta, d, m->n, 1.0f, evae_ws_z(w), B, w->E, w->dEdz);
+    be->gauss_posterior(be, w->ent, NULL, enc_out, w->eps, NULL, B, d, 0.0f);
     /* alb = ll - E + ent */
-    be->copy(w->alb, w->ll, (size_t)B * sizeof(float));
-    be->axpy(w->alb, w->E, (size_t)B, -1.0f);
-    be->axpy(w->alb, w->ent, (size_t)B, 1.0f);
+    be->copy(be, w->alb, w->ll, (size_t)B * sizeof(float));
+    be->axpy(be, w->alb, w->E, (size_t)B, -1.0f);
+    be->axpy(be, w->alb, w->ent, (size_t)B, 1.0f);
 }
 
 void evae_alb_backward(const evae_model *m, evae_workspace *w, int B)
@@ -97,10 +97,10 @@ void evae_alb_backward(const evae_model *m, evae_workspace *w, int B)
     /* decoder: dL/dz from the likelihood term; dout is consumed as scratch */
     evae_net_backward(be, &m->dec, m->params, w->dec_act, w->dout, m->grads, w->dz, w->scratch, B);
     /* prior term: L contains +(1/B) E(z), and dE/dz flows into the encoder through z */
-    be->axpy(w->dz, w->dEdz, (size_t)B * d, inv_b);
+    be->axpy(be, w->dz, w->dEdz, (size_t)B * d, inv_b);
     /* through z = mean + exp(logvar/2) eps, and the entropy term -(1/B) ent */
     const float *enc_out = w->enc_act[m->enc.n_layers];
-    be->gauss_posterior(NULL, w->denc, enc_out, w->eps, w->dz, B, d, -inv_b);
+    be->gauss_posterior(be, NULL, w->denc, enc_out, w->eps, w->dz, B, d, -inv_b);
     evae_net_backward(be, &m->enc, m->params, w->enc_act, w->denc, m->grads, NULL, w->scratch, B);
 }
 
@@ -110,9 +110,9 @@ void evae_ssm_step(const evae_model *m, evae_workspace *w, int B, int rademacher
     const evae_backend *be = m->be;
     size_t nv = (size_t)B * w->projections * m->d;
     if (rademacher)
-        be->rand_rademacher(w->v, nv, seed, stream);
+        be->rand_rademacher(be, w->v, nv, seed, stream);
     else
-        be->rand_normal(w->v, nv, seed, stream);
-    be->grbm_ssm(m->theta, m->d, m->n, evae_ws_z(w), B, w->v, w->projections, variance_reduced,
+        be->rand_normal(be, w->v, nv, seed, stream);
+    be->grbm_ssm(be, m->theta, m->d, m->n, evae_ws_z(w), B, w->v, w->projections, variance_reduced,
                  w->J, m->theta_grad);
 }

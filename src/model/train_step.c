@@ -15,13 +15,13 @@ float evae_train_step(evae_model *m, evae_workspace *w, int B, const evae_config
     evae_alb_forward(m, w, B, seed, evae_stream(EVAE_STREAM_REPARAM, global_step),
                      m->decoder == EVAE_DEC_LAPLACE ? &scale : NULL);
     evae_alb_backward(m, w, B);
-    be->adam(m->params, m->adam_m, m->adam_v, m->grads, m->n_params, (float)cfg->train.lr, b1, b2,
-             eps, ++m->vae_steps);
+    be->adam(be, m->params, m->adam_m, m->adam_v, m->grads, m->n_params, (float)cfg->train.lr, b1,
+             b2, eps, ++m->vae_steps);
     if (m->shape.prior_grbm) {
         evae_ssm_step(m, w, B, cfg->ssm.distribution == EVAE_PROJECTION_RADEMACHER,
                       cfg->ssm.variance_reduced, seed,
                       evae_stream(EVAE_STREAM_PROJECTIONS, global_step));
-        be->adam(m->theta, m->theta_m, m->theta_v, m->theta_grad, m->n_theta,
+        be->adam(be, m->theta, m->theta_m, m->theta_v, m->theta_grad, m->n_theta,
                  (float)cfg->train.prior_lr, b1, b2, eps, ++m->prior_steps);
     }
     return scale;

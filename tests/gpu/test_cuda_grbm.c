@@ -19,7 +19,7 @@
 
 #ifdef EVAE_HAVE_CUDA
 #include "check.h"
-#include "cuda_extras.h"
+#include "cuda_testing.h"
 #include "evae/backend/backend.h"
 #include "evae/math/grbm.h"
 #include "evae/model/grbm_exact.h"
@@ -111,14 +111,15 @@ static void test_energy_case(int d, int n, int B, float beta)
     double *tol_E = xmalloc((size_t)B * sizeof(double)), *tol_G = xmalloc(nz * sizeof(double));
     energy_tolerances(th, d, n, beta, z, B, tol_E, tol_G);
     float *thc = put(cpu, th, size), *zc = put(cpu, z, nz);
-    float *Ec = cpu->alloc((size_t)B * sizeof(float)), *Gc = cpu->alloc(nz * sizeof(float));
-    cpu->grbm_energy(thc, d, n, beta, zc, B, Ec, Gc);
+    float *Ec = cpu->alloc(cpu, (size_t)B * sizeof(float)),
+        *Gc = cpu->alloc(cpu, nz * sizeof(float));
+    cpu->grbm_energy(cpu, thc, d, n, beta, zc, B, Ec, Gc);
     float *thg = put(cu, th, size), *zg = put(cu, z, nz);
     for (int general = 0; general < 2; general++) {
-        evae_cuda_set_grbm_general(general);
+        evae_cuda_set_grbm_general(cu, general);
         for (int outputs = 0; outputs < 3; outputs++) { /* both, E only, dEdz only */
             float *Eg = poisoned((size_t)B), *Gg = poisoned(nz);
-            cu->grbm_energy(thg, d, n, beta, zg, B, outputs == 2 ? NULL : Eg,
+            cu->grbm_energy(cu, thg, d, n, beta, zg, B, outputs == 2 ? NULL : Eg,
                             outputs == 1 ? NULL : Gg);
             char what[128];
             int len = snprintf(what, sizeof what, "grbm_energy d=%d n=%d B=%d beta=%g %s", d, n, B,
@@ -135,12 +136,13 @@ static void test_energy_case(int d, int n, int B, float beta)
                 expect_close(what, h, Gc, nz, tol_G, 0, 0);
                 free(h);
             }
-            cu->free(Eg), cu->free(Gg);
+            cu->free(cu, Eg), cu->free(cu, Gg);
         }
     }
-    evae_cuda_set_grbm_general(0);
+    evae_cuda_set_grbm_general(cu, 0);
     free(th), free(z), free(tol_E), free(tol_G);
-    cpu->free(thc), cpu->free(zc), cpu->free(Ec), cpu->free(Gc), cu->free(thg), cu->free(zg);
+    cpu->free(cpu, thc), cpu->free(cpu, zc), cpu->free(cpu, Ec), cpu->free(cpu, Gc);
+    cu->free(cu, thg), cu->free(cu, zg);
 }
 
 /* ---- sliced score matching ----
@@ -215,10 +217,10 @@ static void ssm_grad_tolerances(const float *th, int d, int n, const float *z, i
     const size_t size = evae_grbm_size(d, n);
     const size_t start[5] = {0, (size_t)d, 2 * (size_t)d, 2 * (size_t)d + (size_t)d * n, size};
     double group[4] = {0, 0, 0, 0};
-    float *thc = put(cpu, th, size), *grad = cpu->alloc(size * sizeof(float));
+    float *thc = put(cpu, th, size), *grad = cpu->alloc(cpu, size * sizeof(float));
     float J;
     for (int c = 0; c < B; c++) {
-        cpu->grbm_ssm(thc, d, n, z + (size_t)c * d, 1, v + (size_t)c * M * d, M, vr, &J, grad);
+        cpu->grbm_ssm(cpu, thc, d, n, z + (size_t)c * d, 1, v + (size_t)c * M * d, M, vr, &J, grad);
         for (int g = 0; g < 4; g++) {
             double mx = 0.0;
             for (size_t k = start[g]; k < start[g + 1]; k++) mx = fmax(mx, fabs((double)grad[k]));
@@ -228,7 +230,7 @@ static void ssm_grad_tolerances(const float *th, int d, int n, const float *z, i
     const double K = 4.0 * (d + n + 2 * M + B + 8) * UR;
     for (int g = 0; g < 4; g++)
         for (size_t k = start[g]; k < start[g + 1]; k++) tol[k] = K * group[g];
-    cpu->free(thc), cpu->free(grad);
+    cpu->free(cpu, thc), cpu->free(cpu, grad);
 }
 
 static void test_ssm_case(int d, int n, int B, int M)
@@ -240,15 +242,16 @@ static void test_ssm_case(int d, int n, int B, int M)
     double *tol_J = xmalloc((size_t)B * sizeof(double)), *tol_g = xmalloc(size * sizeof(double));
     float *thc = put(cpu, th, size), *zc = put(cpu, z, nz), *vc = put(cpu, v, nv);
     float *thg = put(cu, th, size), *zg = put(cu, z, nz), *vg = put(cu, v, nv);
-    float *Jc = cpu->alloc((size_t)B * sizeof(float)), *gc = cpu->alloc(size * sizeof(float));
+    float *Jc = cpu->alloc(cpu, (size_t)B * sizeof(float)),
+        *gc = cpu->alloc(cpu, size * sizeof(float));
     for (int vr = 0; vr < 2; vr++) {
         ssm_j_tolerances(th, d, n, z, B, v, M, vr, tol_J);
         ssm_grad_tolerances(th, d, n, z, B, v, M, vr, tol_g);
-        cpu->grbm_ssm(thc, d, n, zc, B, vc, M, vr, Jc, gc);
+        cpu->grbm_ssm(cpu, thc, d, n, zc, B, vc, M, vr, Jc, gc);
         for (int general = 0; general < 2; general++) {
-            evae_cuda_set_grbm_general(general);
+            evae_cuda_set_grbm_general(cu, general);
             float *Jg = poisoned((size_t)B), *gg = poisoned(size);
-            cu->grbm_ssm(thg, d, n, zg, B, vg, M, vr, Jg, gg);
+            cu->grbm_ssm(cu, thg, d, n, zg, B, vg, M, vr, Jg, gg);
             char what[128];
             int len = snprintf(what, sizeof what, "grbm_ssm d=%d n=%d B=%d M=%d %s %s", d, n, B,
                                M, vr ? "variance-reduced" : "plain",
@@ -261,13 +264,14 @@ static void test_ssm_case(int d, int n, int B, int M)
             snprintf(what + len, sizeof what - (size_t)len, " grad");
             expect_close(what, h, gc, size, tol_g, 0, 0);
             free(h);
-            cu->free(Jg), cu->free(gg);
+            cu->free(cu, Jg), cu->free(cu, gg);
         }
     }
-    evae_cuda_set_grbm_general(0);
+    evae_cuda_set_grbm_general(cu, 0);
     free(th), free(z), free(v), free(tol_J), free(tol_g);
-    cpu->free(thc), cpu->free(zc), cpu->free(vc), cpu->free(Jc), cpu->free(gc);
-    cu->free(thg), cu->free(zg), cu->free(vg);
+    cpu->free(cpu, thc), cpu->free(cpu, zc), cpu->free(cpu, vc), cpu->free(cpu, Jc);
+    cpu->free(cpu, gc);
+    cu->free(cu, thg), cu->free(cu, zg), cu->free(cu, vg);
 }
 
 /* ---- finite differences: the CUDA gradients against an independent double-precision loss ----
@@ -358,20 +362,20 @@ static void test_energy_fd(int d, int n, int B, float beta)
         }
     float *thg = put(cu, th, size), *zg = put(cu, z, nz);
     for (int general = 0; general < 2; general++) {
-        evae_cuda_set_grbm_general(general);
+        evae_cuda_set_grbm_general(cu, general);
         float *Gg = poisoned(nz);
-        cu->grbm_energy(thg, d, n, beta, zg, B, NULL, Gg);
+        cu->grbm_energy(cu, thg, d, n, beta, zg, B, NULL, Gg);
         float *got = get(cu, Gg, nz);
         char what[96];
         snprintf(what, sizeof what, "grbm_energy dEdz d=%d n=%d vs finite differences %s", d, n,
                  general ? "general" : "default path");
         expect_close(what, got, fd, nz, tol_G, 0, 0);
         free(got);
-        cu->free(Gg);
+        cu->free(cu, Gg);
     }
-    evae_cuda_set_grbm_general(0);
+    evae_cuda_set_grbm_general(cu, 0);
     free(th), free(z), free(thd), free(zd), free(tol_E), free(tol_G), free(fd);
-    cu->free(thg), cu->free(zg);
+    cu->free(cu, thg), cu->free(cu, zg);
 }
 
 static void test_ssm_fd(int d, int n, int B, int M)
@@ -397,9 +401,9 @@ static void test_ssm_fd(int d, int n, int B, int M)
             tol[k] += UR * fabs(g);
         }
         for (int general = 0; general < 2; general++) {
-            evae_cuda_set_grbm_general(general);
+            evae_cuda_set_grbm_general(cu, general);
             float *Jg = poisoned((size_t)B), *gg = poisoned(size);
-            cu->grbm_ssm(thg, d, n, zg, B, vg, M, vr, Jg, gg);
+            cu->grbm_ssm(cu, thg, d, n, zg, B, vg, M, vr, Jg, gg);
             float *got = get(cu, gg, size);
             char what[128];
             snprintf(what, sizeof what, "grbm_ssm grad d=%d n=%d M=%d %s vs finite differences %s",
@@ -407,12 +411,12 @@ static void test_ssm_fd(int d, int n, int B, int M)
                      general ? "general" : "default path");
             expect_close(what, got, fd, size, tol, 0, 0);
             free(got);
-            cu->free(Jg), cu->free(gg);
+            cu->free(cu, Jg), cu->free(cu, gg);
         }
     }
-    evae_cuda_set_grbm_general(0);
+    evae_cuda_set_grbm_general(cu, 0);
     free(th), free(z), free(v), free(thd), free(tol), free(fd);
-    cu->free(thg), cu->free(zg), cu->free(vg);
+    cu->free(cu, thg), cu->free(cu, zg), cu->free(cu, vg);
 }
 
 /* ---- Langevin: the same chains on both backends ----
@@ -458,24 +462,24 @@ static void test_langevin_case(int d, int n, int B, int steps, float eta)
     const size_t size = evae_grbm_size(d, n), nz = (size_t)B * d;
     const uint64_t seed = 99, stream = evae_stream(EVAE_STREAM_SAMPLER, 3);
     float *thc = put(cpu, th, size), *zc = put(cpu, z0, nz), *thg = put(cu, th, size);
-    cpu->grbm_langevin(thc, d, n, zc, B, steps, eta, seed, stream);
+    cpu->grbm_langevin(cpu, thc, d, n, zc, B, steps, eta, seed, stream);
     float *want = get(cpu, zc, nz);
     double tol = langevin_tolerance(th, d, n, z0, want, B, steps, eta);
     for (int general = 0; general < 2; general++) {
-        evae_cuda_set_grbm_general(general);
+        evae_cuda_set_grbm_general(cu, general);
         float *zg = put(cu, z0, nz);
-        cu->grbm_langevin(thg, d, n, zg, B, steps, eta, seed, stream);
+        cu->grbm_langevin(cu, thg, d, n, zg, B, steps, eta, seed, stream);
         float *h = get(cu, zg, nz);
         char what[128];
         snprintf(what, sizeof what, "grbm_langevin d=%d n=%d B=%d steps=%d %s", d, n, B, steps,
                  general ? "general" : "default path");
         expect_close(what, h, want, nz, NULL, tol, 0);
         free(h);
-        cu->free(zg);
+        cu->free(cu, zg);
     }
-    evae_cuda_set_grbm_general(0);
+    evae_cuda_set_grbm_general(cu, 0);
     free(th), free(z0), free(want);
-    cpu->free(thc), cpu->free(zc), cu->free(thg);
+    cpu->free(cpu, thc), cpu->free(cpu, zc), cu->free(cu, thg);
 }
 
 /* ---- Gibbs: the same chains on both backends ----
@@ -498,12 +502,12 @@ static void test_gibbs_case(int d, int n, int B, int steps, float beta)
         tol[i] = 2.0 * UR * ((n + 8) * (fabs((double)th[i]) + beta * w + 6.0 * sigma) + 96.0 * sigma);
     }
     float *thc = put(cpu, th, size), *zc = put(cpu, z0, nz), *thg = put(cu, th, size);
-    cpu->grbm_gibbs(thc, d, n, zc, B, steps, beta, seed, stream);
+    cpu->grbm_gibbs(cpu, thc, d, n, zc, B, steps, beta, seed, stream);
     float *want = get(cpu, zc, nz);
     for (int general = 0; general < 2; general++) {
-        evae_cuda_set_grbm_general(general);
+        evae_cuda_set_grbm_general(cu, general);
         float *zg = put(cu, z0, nz);
-        cu->grbm_gibbs(thg, d, n, zg, B, steps, beta, seed, stream);
+        cu->grbm_gibbs(cu, thg, d, n, zg, B, steps, beta, seed, stream);
         float *h = get(cu, zg, nz);
         int parted = 0;
         for (int c = 0; c < B; c++) {
@@ -520,11 +524,11 @@ static void test_gibbs_case(int d, int n, int B, int steps, float beta)
         expect_written(what, h, nz);
         CHECK(parted <= 1, "%s: %d of %d chains differ from the CPU's", what, parted, B);
         free(h);
-        cu->free(zg);
+        cu->free(cu, zg);
     }
-    evae_cuda_set_grbm_general(0);
+    evae_cuda_set_grbm_general(cu, 0);
     free(th), free(z0), free(want), free(tol);
-    cpu->free(thc), cpu->free(zc), cu->free(thg);
+    cpu->free(cpu, thc), cpu->free(cpu, zc), cu->free(cu, thg);
 }
 
 /* ---- samplers against exact moments ---- */
@@ -584,19 +588,19 @@ static void gibbs_moments(const float *th, const float *thg, int d, int n, uint6
     const int C = 10000;
     char what[96];
     snprintf(what, sizeof what, "cuda gibbs d=%d n=%d %s", d, n, path);
-    float *zg = cu->alloc((size_t)C * d * sizeof(float)); /* z[C,d], all chains start at 0 */
-    cu->grbm_gibbs(thg, d, n, zg, C, 200, 1.0f, seed, 5);
+    float *zg = cu->alloc(cu, (size_t)C * d * sizeof(float)); /* z[C,d], all chains start at 0 */
+    cu->grbm_gibbs(cu, thg, d, n, zg, C, 200, 1.0f, seed, 5);
     float *z = get(cu, zg, (size_t)C * d);
     CHECK(moments_outside(what, th, d, n, z, C, 0.0, 1) == 0, "%s: moments off", what);
     free(z);
-    cu->free(zg);
-    zg = cu->alloc((size_t)C * d * sizeof(float));
-    cu->grbm_gibbs(thg, d, n, zg, C, 200, 0.8f, seed, 5);
+    cu->free(cu, zg);
+    zg = cu->alloc(cu, (size_t)C * d * sizeof(float));
+    cu->grbm_gibbs(cu, thg, d, n, zg, C, 200, 0.8f, seed, 5);
     z = get(cu, zg, (size_t)C * d);
     CHECK(moments_outside(what, th, d, n, z, C, 0.0, 0) > 0,
           "%s: the moment check cannot tell beta = 0.8 from 1", what);
     free(z);
-    cu->free(zg);
+    cu->free(cu, zg);
 }
 
 /* Unadjusted Langevin has an O(eta) bias: eta L (L = max_i 1/sigma_i^2 >= the Hessian's norm)
@@ -612,12 +616,12 @@ static void langevin_moments(const float *th, const float *thg, int d, int n, ui
     for (int i = 0; i < d; i++) L = fmax(L, exp(-2.0 * th[d + i]));
     char what[96];
     snprintf(what, sizeof what, "cuda langevin d=%d n=%d %s", d, n, path);
-    float *zg = cu->alloc((size_t)C * d * sizeof(float)); /* z[C,d], all chains start at 0 */
-    cu->grbm_langevin(thg, d, n, zg, C, 1500, eta, seed, 9);
+    float *zg = cu->alloc(cu, (size_t)C * d * sizeof(float)); /* z[C,d], all chains start at 0 */
+    cu->grbm_langevin(cu, thg, d, n, zg, C, 1500, eta, seed, 9);
     float *z = get(cu, zg, (size_t)C * d);
     CHECK(moments_outside(what, th, d, n, z, C, eta * L, 1) == 0, "%s: moments off", what);
     free(z);
-    cu->free(zg);
+    cu->free(cu, zg);
 }
 
 /* the CUDA samplers on both paths against the exact moments of a multimodal GRBM */
@@ -628,22 +632,23 @@ static void test_sampler_moments(int d, int n, double wscale, uint64_t seed, int
     multimodal_theta(th, d, n, wscale, seed);
     float *thg = put(cu, th, evae_grbm_size(d, n));
     for (int general = 0; general < 2; general++) {
-        evae_cuda_set_grbm_general(general);
+        evae_cuda_set_grbm_general(cu, general);
         const char *path = general ? "general" : "shared";
         if (gibbs) gibbs_moments(th, thg, d, n, seed, path);
         if (langevin) langevin_moments(th, thg, d, n, seed, path);
     }
-    evae_cuda_set_grbm_general(0);
-    cu->free(thg);
+    evae_cuda_set_grbm_general(cu, 0);
+    cu->free(cu, thg);
 }
 
 int main(void)
 {
     gpu_test_setup("test_cuda_grbm");
     printf("shared-memory path for 64 x 128: %s; for 512 x 128: %s\n",
-           evae_cuda_grbm_uses_shared(64, 128) ? "yes" : "no",
-           evae_cuda_grbm_uses_shared(512, 128) ? "yes" : "no");
-    CHECK(!evae_cuda_grbm_uses_shared(512, 128), "512 x 128 cannot fit one block's shared memory");
+           evae_cuda_grbm_uses_shared(cu, 64, 128) ? "yes" : "no",
+           evae_cuda_grbm_uses_shared(cu, 512, 128) ? "yes" : "no");
+    CHECK(!evae_cuda_grbm_uses_shared(cu, 512, 128),
+          "512 x 128 cannot fit one block's shared memory");
 
     test_energy_case(7, 5, 37, 1.0f);
     test_energy_case(7, 5, 37, 0.6f);

@@ -43,20 +43,20 @@ static trained train_on(const evae_backend *be, const evae_config *cfg, int B)
     float *data = evae_upload_dataset(be, &tr, m.decoder == EVAE_DEC_BERNOULLI);
     int *perm = xmalloc((size_t)tr.n * sizeof(int));
     evae_shuffle(perm, tr.n, (uint64_t)cfg->train.seed, 0);
-    int *idx = be->alloc((size_t)tr.n * sizeof(int));
-    be->upload(idx, perm, (size_t)tr.n * sizeof(int));
+    int *idx = be->alloc(be, (size_t)tr.n * sizeof(int));
+    be->upload(be, idx, perm, (size_t)tr.n * sizeof(int));
     for (int s = 0; s < STEPS; s++) {
-        be->gather_rows(w.p, data, idx + (size_t)s * B, B, m.x_dim);
+        be->gather_rows(be, w.p, data, idx + (size_t)s * B, B, m.x_dim);
         evae_train_step(&m, &w, B, cfg, (uint64_t)s);
     }
     trained t = {xmalloc(m.n_params * 4), xmalloc(m.n_theta * 4), xmalloc((size_t)B * 4),
                  m.n_params, m.n_theta, B};
-    be->download(t.params, m.params, m.n_params * 4);
-    be->download(t.theta, m.theta, m.n_theta * 4);
-    be->download(t.alb, w.alb, (size_t)B * 4);
+    be->download(be, t.params, m.params, m.n_params * 4);
+    be->download(be, t.theta, m.theta, m.n_theta * 4);
+    be->download(be, t.alb, w.alb, (size_t)B * 4);
     free(perm);
-    be->free(idx);
-    be->free(data);
+    be->free(be, idx);
+    be->free(be, data);
     evae_workspace_free(&w, &m);
     evae_model_free(&m);
     evae_dataset_free(&tr);

@@ -1,5 +1,5 @@
 /* Per-element math of the Gaussian-Bernoulli RBM prior (docs/DESIGN.md s.1), shared by the CPU
- * backend (src/backend/cpu/grbm_cpu.c) and the CUDA kernels, so both run the very same formulas.
+ * backend (src/backend/cpu/grbm_*.c) and the CUDA kernels, so both run the very same formulas.
  * Everything here compiles as plain C11 and as CUDA device code: no compound literals, no VLAs.
  *
  * Notation (per example): sigma = exp(log_sigma), D = diag(1/sigma^2), r = z - mu,

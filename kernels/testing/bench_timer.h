@@ -1,8 +1,7 @@
 /* Device-side timing for the benchmarks (bench/): CUDA events recorded on the backend's stream,
  * so a measured interval covers exactly the work queued between start and stop, plus the facts of
  * the card the benchmarks need to size their inputs. A C API so the benchmarks stay plain C; present
- * only when the project is built with CUDA (EVAE_HAVE_CUDA), to be called after
- * evae_cuda_backend() returned a table. */
+ * only when the project is built with CUDA (EVAE_HAVE_CUDA). */
 #ifndef EVAE_BENCH_TIMER_H
 #define EVAE_BENCH_TIMER_H
 
@@ -12,10 +11,13 @@
 extern "C" {
 #endif
 
+#include "evae/backend/backend.h"
+
 typedef struct evae_bench_timer evae_bench_timer;
 
-/* A pair of events; NULL (with a message) when they cannot be created. */
-evae_bench_timer *evae_bench_timer_create(void);
+/* A pair of events on the stream of the CUDA backend be; NULL (with a message) when they cannot
+ * be created. */
+evae_bench_timer *evae_bench_timer_create(const evae_backend *be);
 void evae_bench_timer_destroy(evae_bench_timer *t);
 /* Records the start / stop event on the backend's stream. */
 void evae_bench_timer_start(evae_bench_timer *t);
@@ -34,8 +36,8 @@ typedef struct evae_bench_gpu_info {
     int bus_width_bits;
 } evae_bench_gpu_info;
 
-/* Facts of the backend's device; non-zero with a message on failure. */
-int evae_bench_gpu_info_get(evae_bench_gpu_info *info);
+/* Facts of the CUDA backend be's device; non-zero with a message on failure. */
+int evae_bench_gpu_info_get(const evae_backend *be, evae_bench_gpu_info *info);
 
 #ifdef __cplusplus
 }

@@ -1,5 +1,5 @@
-/* CPU convolutions for the CIFAR-10 model (NCHW cross-correlation, evae/backend/backend.h), the
- * per-channel bias and its gradient, and the Laplace decoder likelihood.
+/* CPU convolutions for the CIFAR-10 model (NCHW cross-correlation, evae/backend/backend.h; the
+ * twin of kernels/conv.cu).
  *
  * Convolutions lower to one sgemm per chunk of images through im2col:
  *   col[C*R*S, nb*P*Q]   column (i*P*Q + p*Q + q) holds the receptive field of output (i, p, q)
@@ -12,7 +12,6 @@
 #include "evae/util.h"
 
 #include <cblas.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -125,7 +124,8 @@ static void stage_to_nchw(const float *stage, float *t, int nb, int K, size_t PQ
             memcpy(t + ((size_t)i * K + k) * PQ, stage + k * ld + i * PQ, PQ * sizeof(float));
 }
 
-void cpu_conv_forward(const evae_conv_shape *s, const float *x, const float *w, float *y)
+void cpu_conv_forward(const evae_backend *be, const evae_conv_shape *s, const float *x,
+                      const float *w, float *y)
 {
     conv_plan pl = conv_make_plan(s);
     if (s->N <= 0 || pl.PQ == 0 || s->K <= 0) return;
@@ -149,7 +149,8 @@ void cpu_conv_forward(const evae_conv_shape *s, const float *x, const float *w, 
     free(col);
 }
 
-void cpu_conv_backward_data(const evae_conv_shape *s, const float *dy, const float *w, float *dx)
+void cpu_conv_backward_data(const evae_backend *be, const evae_conv_shape *s, const float *dy,
+                            const float *w, float *dx)
 {
     const size_t x_img = (size_t)s->C * s->H * s->W;
     if (s->N <= 0) return;
@@ -176,8 +177,8 @@ void cpu_conv_backward_data(const evae_conv_shape *s, const float *dy, const flo
     free(col);
 }
 
-void cpu_conv_backward_filter(const evae_conv_shape *s, const float *x, const float *dy, float *dw,
-                              float beta)
+void cpu_conv_backward_filter(const evae_backend *be, const evae_conv_shape *s, const float *x,
+                              const float *dy, float *dw, float beta)
 {
     conv_plan pl = conv_make_plan(s);
     const size_t w_size = (size_t)s->K * pl.CRS;
@@ -208,56 +209,4 @@ void cpu_conv_backward_filter(const evae_conv_shape *s, const float *x, const fl
     }
     free(stage);
     free(col);
-}
-
-void cpu_channel_bias_act(float *y, const float *b, int N, int C, int HW, int relu)
-{
-    for (int n = 0; n < N; n++)
-        for (int c = 0; c < C; c++) {
-            float *row = y + ((size_t)n * C + c) * HW; /* [HW] */
-            const float bc = b[c];
-            if (relu)
-                for (int i = 0; i < HW; i++) {
-                    float v = row[i] + bc;
-                    row[i] = v < 0.0f ? 0.0f : v; /* NaN propagates */
-                }
-            else
-                for (int i = 0; i < HW; i++) row[i] += bc;
-        }
-}
-
-void cpu_channel_sum(float *out, const float *x, int N, int C, int HW, float beta)
-{
-    /* double accumulation: a channel sums N*HW terms (a million for the CIFAR batch) */
-    for (int c = 0; c < C; c++) {
-        double acc = 0.0;
-        for (int n = 0; n < N; n++) {
-            const float *row = x + ((size_t)n * C + c) * HW; /* [HW] */
-            for (int i = 0; i < HW; i++) acc += row[i];
-        }
-        out[c] = beta == 0.0f ? (float)acc : (float)(beta * (double)out[c] + acc);
-    }
-}
-
-void cpu_laplace_ll(float *ll, float *dmean, const float *mean, const float *y, int B, int D,
-                    float scale, float grad_scale)
-{
-    const float inv_scale = 1.0f / scale;
-    const double log_norm = (double)D * log(2.0 * (double)scale); /* D ln(2 scale) */
-    const float g = grad_scale * inv_scale;
-    for (int b = 0; b < B; b++) {
-        const float *m = mean + (size_t)b * D; /* [D] */
-        const float *t = y + (size_t)b * D;    /* [D] */
-        double l1 = 0.0;
-        for (int j = 0; j < D; j++) l1 += fabsf(t[j] - m[j]);
-        if (ll) ll[b] = (float)(-l1 * inv_scale - log_norm);
-        if (dmean) {
-            float *dm = dmean + (size_t)b * D; /* [D] */
-            /* d/dmean of -|y - mean|/scale = sign(y - mean)/scale; 0 at the kink */
-            for (int j = 0; j < D; j++) {
-                float e = t[j] - m[j];
-                dm[j] = e > 0.0f ? g : (e < 0.0f ? -g : 0.0f);
-            }
-        }
-    }
 }

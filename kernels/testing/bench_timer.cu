@@ -8,9 +8,10 @@
 
 struct evae_bench_timer {
     cudaEvent_t start, stop;
+    cudaStream_t stream; /* the backend's */
 };
 
-extern "C" evae_bench_timer *evae_bench_timer_create(void)
+extern "C" evae_bench_timer *evae_bench_timer_create(const evae_backend *be)
 {
     evae_bench_timer *t = (evae_bench_timer *)calloc(1, sizeof *t);
     if (!t) {
@@ -19,6 +20,7 @@ extern "C" evae_bench_timer *evae_bench_timer_create(void)
     }
     CUDA_CHECK(cudaEventCreate(&t->start));
     CUDA_CHECK(cudaEventCreate(&t->stop));
+    t->stream = cuda_of(be)->stream;
     return t;
 }
 
@@ -32,12 +34,12 @@ extern "C" void evae_bench_timer_destroy(evae_bench_timer *t)
 
 extern "C" void evae_bench_timer_start(evae_bench_timer *t)
 {
-    CUDA_CHECK(cudaEventRecord(t->start, cuda_ctx.stream));
+    CUDA_CHECK(cudaEventRecord(t->start, t->stream));
 }
 
 extern "C" void evae_bench_timer_stop(evae_bench_timer *t)
 {
-    CUDA_CHECK(cudaEventRecord(t->stop, cuda_ctx.stream));
+    CUDA_CHECK(cudaEventRecord(t->stop, t->stream));
 }
 
 extern "C" double evae_bench_timer_seconds(evae_bench_timer *t)
@@ -48,11 +50,10 @@ extern "C" double evae_bench_timer_seconds(evae_bench_timer *t)
     return 1e-3 * (double)ms;
 }
 
-extern "C" int evae_bench_gpu_info_get(evae_bench_gpu_info *info)
+extern "C" int evae_bench_gpu_info_get(const evae_backend *be, evae_bench_gpu_info *info)
 {
     memset(info, 0, sizeof *info);
-    int dev = 0, v = 0;
-    CUDA_CHECK(cudaGetDevice(&dev));
+    int dev = cuda_of(be)->device, v = 0;
     cudaDeviceProp prop;
     CUDA_CHECK(cudaGetDeviceProperties(&prop, dev));
     snprintf(info->name, sizeof info->name, "%s", prop.name);

@@ -1,0 +1,34 @@
+/* Reductions on the CPU (the twin of kernels/reduce.cu): column sums (bias gradients), channel
+ * sums (convolution bias gradients) and the scalar sum. */
+#include "backend/cpu/cpu_ops.h"
+
+void cpu_col_sum(const evae_backend *be, float *out, const float *x, int rows, int cols, float beta)
+{
+    /* beta = 0 overwrites without reading out (BLAS convention: NaN * 0 would stay NaN) */
+    for (int j = 0; j < cols; j++) out[j] = beta == 0.0f ? 0.0f : beta * out[j];
+    for (int r = 0; r < rows; r++) {
+        const float *row = x + (size_t)r * cols;
+        for (int j = 0; j < cols; j++) out[j] += row[j];
+    }
+}
+
+void cpu_channel_sum(const evae_backend *be, float *out, const float *x, int N, int C, int HW,
+                     float beta)
+{
+    /* double accumulation: a channel sums N*HW terms (a million for the CIFAR batch) */
+    for (int c = 0; c < C; c++) {
+        double acc = 0.0;
+        for (int n = 0; n < N; n++) {
+            const float *row = x + ((size_t)n * C + c) * HW; /* [HW] */
+            for (int i = 0; i < HW; i++) acc += row[i];
+        }
+        out[c] = beta == 0.0f ? (float)acc : (float)(beta * (double)out[c] + acc);
+    }
+}
+
+double cpu_sum(const evae_backend *be, const float *x, size_t n)
+{
+    double s = 0.0;
+    for (size_t i = 0; i < n; i++) s += x[i];
+    return s;
+}
