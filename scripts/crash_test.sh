@@ -19,7 +19,10 @@ cd "$(dirname "$0")/.."
 build=${1:-build}
 evae=$PWD/$build/evae
 shim=$PWD/$build/libevae_kill_at.so
-[ -x "$evae" ] && [ -f "$shim" ] || { echo "crash_test: build first ($build/evae, $shim)"; exit 1; }
+if [ ! -x "$evae" ] || [ ! -f "$shim" ]; then
+  echo "crash_test: build first ($build/evae, $shim)"
+  exit 1
+fi
 work=$(mktemp -d /tmp/evae-crash-XXXXXX)
 mnt=""
 cleanup() {

@@ -34,11 +34,11 @@ for t in "${targets[@]}"; do
   log=build-fuzz/fuzz_$t.log
   start=$(date +%s)
   # the parsers report each refused input on stderr: that goes to the log, not the terminal
-  if build-fuzz/fuzz_$t -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+  if "build-fuzz/fuzz_$t" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
       -print_final_stats=1 -artifact_prefix="$kept/" "$corpus" "$kept" > "$log" 2>&1; then
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
     cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1)
-    echo "fuzz $t: $runs runs in $(( $(date +%s) - start )) s, $cov, corpus $(ls "$corpus" | wc -l) inputs: no crash"
+    echo "fuzz $t: $runs runs in $(( $(date +%s) - start )) s, $cov, corpus $(find "$corpus" -type f | wc -l) inputs: no crash"
   else
     status=1
     echo "fuzz $t: FAILED after $(( $(date +%s) - start )) s; the end of $log:"
