@@ -16,13 +16,27 @@ void evae_error_tag(int rank, int size)
         error_tag[0] = '\0';
 }
 
+static void report(const char *prefix, const char *fmt, va_list ap)
+{
+    fputs(prefix, stderr);
+    fputs(error_tag, stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+}
+
 void evae_error(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "evae: %s", error_tag);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    report("evae: ", fmt, ap);
+    va_end(ap);
+}
+
+void evae_warn(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    report("evae: warning: ", fmt, ap);
     va_end(ap);
 }
 
