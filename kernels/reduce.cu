@@ -1,8 +1,8 @@
 /* Reductions (the twin of src/backend/cpu/reduce.c): column sums (bias gradients), channel sums
- * (conv bias gradients), the scalar sum and running sums in double. All are deterministic: each output is a fixed tree
- * over fixed slices, no atomics. Long reductions split into slices summed by separate blocks
- * into scratch, then a second kernel adds the slices in order, so a short wide sum and a long
- * narrow one both fill the device.
+ * (conv bias gradients), the scalar sum and running sums in double. All are deterministic: each
+ * output is a fixed tree over fixed slices, no atomics. Long reductions split into slices summed
+ * by separate blocks into scratch, then a second kernel adds the slices in order, so a short wide
+ * sum and a long narrow one both fill the device.
  *
  * beta follows BLAS: with beta = 0 the old output is not read (it may hold anything, NaN too). */
 #include "block_reduce.cuh"

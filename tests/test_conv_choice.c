@@ -25,12 +25,13 @@ static int pick(const conv_candidate *c, int count, int tf32, int det)
 static void test_math(void)
 {
     /* cuDNN lists tensor-op and default-math candidates first for float data on sm_80+ */
-    const conv_candidate c[] = {cand(1, CONV_MATH_TENSOR_OP, 1, 0), cand(2, CONV_MATH_DEFAULT, 1, 0),
-                                cand(3, CONV_MATH_FMA, 1, 0)};
+    const conv_candidate c[] = {cand(1, CONV_MATH_TENSOR_OP, 1, 0),
+                                cand(2, CONV_MATH_DEFAULT, 1, 0), cand(3, CONV_MATH_FMA, 1, 0)};
     CHECK(pick(c, 3, 0, 1) == 2, "FP32: the FMA candidate, got %d", pick(c, 3, 0, 1));
     CHECK(pick(c, 3, 1, 1) == 0, "TF32 allowed: the first (tensor op), got %d", pick(c, 3, 1, 1));
     const conv_candidate fp16[] = {cand(1, CONV_MATH_TENSOR_OP_ALLOW_CONVERSION, 1, 0),
-                                   cand(2, CONV_MATH_OTHER, 1, 0), cand(3, CONV_MATH_DEFAULT, 1, 0)};
+                                   cand(2, CONV_MATH_OTHER, 1, 0),
+                                   cand(3, CONV_MATH_DEFAULT, 1, 0)};
     CHECK(pick(fp16, 3, 1, 1) == 2, "TF32 allowed: never FP16 conversion, got %d",
           pick(fp16, 3, 1, 1));
     CHECK(pick(fp16, 2, 1, 1) == -1 && pick(fp16, 3, 0, 1) == -1,
