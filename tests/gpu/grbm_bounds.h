@@ -65,6 +65,38 @@ static inline void energy_tolerances(const float *th, int d, int n, float beta, 
     free(a), free(aabs);
 }
 
+/* The energy's rounding variance V[B] (units of UR^2, one side, the same z on both) in the
+ * probabilistic model of net_bounds.h, for the tests that compare whole models: the independent
+ * roundings of x_i = D_i z_i (3, reaching E through beta (W p)_i), of each a_j's sum of d + 1
+ * terms ((d + 1) Aabs_j^2, through beta p_j), of beta a_j (once), of each quadratic term (8
+ * roundings of at most 2 quad_i) and softplus (4), and the float result. The worst-case bound
+ * above adds all of these with one sign; over a's d terms and E's n that is ~80 times wider. */
+static inline void energy_variance(const float *th, int d, int n, float beta, const float *z,
+                                   int B, double *V)
+{
+    const float *mu = th, *W = th + 2 * d;
+    double *a = xmalloc((size_t)n * sizeof(double)), *aabs = xmalloc((size_t)n * sizeof(double));
+    for (int c = 0; c < B; c++) {
+        const float *zc = z + (size_t)c * d;
+        preact(th, d, n, zc, a, aabs);
+        double v = 0.0, e = 0.0;
+        for (int j = 0; j < n; j++) {
+            double p = sigmoid(beta * a[j]), sp = softplus(beta * a[j]);
+            v += beta * beta * p * p * ((d + 1) * aabs[j] * aabs[j] + a[j] * a[j]) + 4.0 * sp * sp;
+            e -= sp;
+        }
+        for (int i = 0; i < d; i++) {
+            double wp = 0.0, x = prec_of(th, d, i) * zc[i], r = zc[i] - mu[i];
+            for (int j = 0; j < n; j++) wp += W[(size_t)i * n + j] * sigmoid(beta * a[j]);
+            double quad = 0.5 * prec_of(th, d, i) * r * r;
+            v += 3.0 * (beta * wp * x) * (beta * wp * x) + 8.0 * 4.0 * quad * quad;
+            e += quad;
+        }
+        V[c] = v + e * e;
+    }
+    free(a), free(aabs);
+}
+
 /* grad: each entry is (1/B) sum_b of per-example gradients, and within a parameter group (mu,
  * log sigma, W, b) every entry is built from the same vectors through at most d + n + 2M
  * dependent roundings. So the bound per entry is 4 (d + n + 2M + B + 8) UR times the group's
@@ -91,6 +123,42 @@ static inline void ssm_grad_tolerances(const float *th, int d, int n, const floa
     for (int g = 0; g < 4; g++)
         for (size_t k = start[g]; k < start[g + 1]; k++) tol[k] = K * group[g];
     ref->free(ref, thc), ref->free(ref, grad);
+}
+
+/* ---- Langevin: the same chains on both backends ----
+ * One step z' = z - eta dE/dz + sqrt(2 eta) xi rounds a few times (4 UR (|z| + eta |dE| +
+ * sqrt(2 eta) |xi|)), inherits dE/dz's error (energy bound above, with the largest magnitudes
+ * Mdz over the run) and the normal's (16 UR |xi|, |xi| <= 6 for 24-bit uniforms). The two
+ * sides' per-step differences add up and earlier ones grow at most by the step map's Lipschitz
+ * constant 1 + eta Lh, Lh = max_i D_i (1 + sum_j |W_ij| sum_k |W_kj| D_k / 4) >= ||Hessian||:
+ * tol = 2 steps e_step (1 + eta Lh)^steps. */
+static inline double langevin_tolerance(const float *th, int d, int n, const float *z0,
+                                        const float *z1, int B, int steps, float eta)
+{
+    const float *mu = th, *W = th + 2 * d, *b = th + 2 * d + (size_t)d * n;
+    double zmax = 0.0;
+    for (size_t k = 0; k < (size_t)B * d; k++)
+        zmax = fmax(zmax, fmax(fabs((double)z0[k]), fabs((double)z1[k])));
+    double amax = 0.0, lh = 0.0, mdz = 0.0;
+    for (int j = 0; j < n; j++) {
+        double s = fabs((double)b[j]);
+        for (int i = 0; i < d; i++) s += fabs((double)W[(size_t)i * n + j]) * prec_of(th, d, i) * zmax;
+        amax = fmax(amax, s);
+    }
+    for (int i = 0; i < d; i++) {
+        double wsum = 0.0, hsum = 0.0;
+        for (int j = 0; j < n; j++) {
+            double wij = fabs((double)W[(size_t)i * n + j]), col = 0.0;
+            for (int k = 0; k < d; k++) col += fabs((double)W[(size_t)k * n + j]) * prec_of(th, d, k);
+            wsum += wij;
+            hsum += wij * col;
+        }
+        lh = fmax(lh, prec_of(th, d, i) * (1.0 + 0.25 * hsum));
+        mdz = fmax(mdz, prec_of(th, d, i) * (zmax + fabs((double)mu[i]) + wsum * (1.0 + 0.25 * amax)));
+    }
+    double e_step = 4.0 * UR * (zmax + eta * mdz + sqrt(2.0 * eta) * 6.0) +
+                    eta * 2.0 * (d + n + 8) * UR * mdz + sqrt(2.0 * eta) * 16.0 * UR * 6.0;
+    return 2.0 * steps * e_step * pow(1.0 + eta * lh, steps);
 }
 
 #endif

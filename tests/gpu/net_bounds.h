@@ -264,4 +264,44 @@ static inline void nb_backward(const evae_network *net, const float *params, flo
     }
 }
 
+/* The rounding variance of a linear functional of a network's output, exactly to first order in
+ * the model above (no eigenvalue bound): adj [R, out] the functional's weights on each row's
+ * output, carried back through the network's linearization at acts[] (its ReLU masks); every
+ * layer's fresh roundings (L + 1) (|x| |W| + |b|)^2 per unit enter with the square of the
+ * adjoint there. V[R] += that variance; returns the adjoint at the input [R, in] (malloc'd), so a
+ * caller can carry the functional on into what produced the input. */
+static inline float *nb_functional(const evae_network *net, const float *params,
+                                   float *const *acts, const float *adj, int R, double *V)
+{
+    const size_t n_top = (size_t)R * net->layers[net->n_layers - 1].out_dim;
+    float *a = xmalloc(n_top * sizeof(float));
+    memcpy(a, adj, n_top * sizeof(float));
+    for (int l = net->n_layers - 1; l >= 0; l--) {
+        const evae_layer *L = &net->layers[l];
+        const size_t nin = (size_t)R * L->in_dim, nout = (size_t)R * L->out_dim;
+        if (L->relu)
+            for (size_t k = 0; k < nout; k++)
+                if (!(acts[l + 1][k] > 0.0f)) a[k] = 0.0f;
+        float *ax = nb_pow(acts[l], nin, 1), *aw = nb_pow(params + L->w_off, L->w_len, 1);
+        float *terms = xmalloc(nout * sizeof(float));
+        nb_map(L, R, 0, ax, aw, terms);
+        const double len = nb_len(L, 0) + 1;
+        const int per = L->out_dim / (int)L->b_len;
+        for (int r = 0; r < R; r++) {
+            double v = 0.0;
+            for (int k = 0; k < L->out_dim; k++) {
+                size_t i = (size_t)r * L->out_dim + k;
+                double t = terms[i] + fabs((double)params[L->b_off + k / per]);
+                v += (double)a[i] * a[i] * len * t * t;
+            }
+            V[r] += NB_SLACK * v;
+        }
+        float *ain = xmalloc(nin * sizeof(float));
+        nb_map(L, R, 1, a, params + L->w_off, ain);
+        free(ax), free(aw), free(terms), free(a);
+        a = ain;
+    }
+    return a;
+}
+
 #endif

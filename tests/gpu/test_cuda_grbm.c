@@ -429,41 +429,7 @@ static void test_ssm_fd(int d, int n, int B, int M)
     cu->free(cu, thg), cu->free(cu, zg), cu->free(cu, vg);
 }
 
-/* ---- Langevin: the same chains on both backends ----
- * One step z' = z - eta dE/dz + sqrt(2 eta) xi rounds a few times (4 UR (|z| + eta |dE| +
- * sqrt(2 eta) |xi|)), inherits dE/dz's error (energy bound above, with the largest magnitudes
- * Mdz over the run) and the normal's (16 UR |xi|, |xi| <= 6 for 24-bit uniforms). The two
- * sides' per-step differences add up and earlier ones grow at most by the step map's Lipschitz
- * constant 1 + eta Lh, Lh = max_i D_i (1 + sum_j |W_ij| sum_k |W_kj| D_k / 4) >= ||Hessian||:
- * tol = 2 steps e_step (1 + eta Lh)^steps. */
-static double langevin_tolerance(const float *th, int d, int n, const float *z0, const float *z1,
-                                 int B, int steps, float eta)
-{
-    const float *mu = th, *W = th + 2 * d, *b = th + 2 * d + (size_t)d * n;
-    double zmax = 0.0;
-    for (size_t k = 0; k < (size_t)B * d; k++)
-        zmax = fmax(zmax, fmax(fabs((double)z0[k]), fabs((double)z1[k])));
-    double amax = 0.0, lh = 0.0, mdz = 0.0;
-    for (int j = 0; j < n; j++) {
-        double s = fabs((double)b[j]);
-        for (int i = 0; i < d; i++) s += fabs((double)W[(size_t)i * n + j]) * prec_of(th, d, i) * zmax;
-        amax = fmax(amax, s);
-    }
-    for (int i = 0; i < d; i++) {
-        double wsum = 0.0, hsum = 0.0;
-        for (int j = 0; j < n; j++) {
-            double wij = fabs((double)W[(size_t)i * n + j]), col = 0.0;
-            for (int k = 0; k < d; k++) col += fabs((double)W[(size_t)k * n + j]) * prec_of(th, d, k);
-            wsum += wij;
-            hsum += wij * col;
-        }
-        lh = fmax(lh, prec_of(th, d, i) * (1.0 + 0.25 * hsum));
-        mdz = fmax(mdz, prec_of(th, d, i) * (zmax + fabs((double)mu[i]) + wsum * (1.0 + 0.25 * amax)));
-    }
-    double e_step = 4.0 * UR * (zmax + eta * mdz + sqrt(2.0 * eta) * 6.0) +
-                    eta * 2.0 * (d + n + 8) * UR * mdz + sqrt(2.0 * eta) * 16.0 * UR * 6.0;
-    return 2.0 * steps * e_step * pow(1.0 + eta * lh, steps);
-}
+/* ---- Langevin: the same chains on both backends (the bound: grbm_bounds.h) ---- */
 
 static void test_langevin_case(int d, int n, int B, int steps, float eta)
 {
