@@ -408,6 +408,8 @@ int main(void)
     test_sample(&mc, &cfg, dir, ckpt);
     evae_model_free(&mc), evae_model_free(&mg);
     evae_dataset_free(&tr), evae_dataset_free(&te);
+    snprintf(args, sizeof args, "rm -rf %s", dir); /* the run, the checkpoint and the PNGs */
+    if (system(args) != 0) fprintf(stderr, "could not remove %s\n", dir);
     return check_report("test_cuda_eval");
 }
 
