@@ -11,6 +11,8 @@
  *     with the right counters and stay within the same bound of the runs never interrupted.
  *  4. evae eval on 2 ranks reports the numbers of 1 rank: AIS and the classifier bit for bit
  *     (the same runs on the same backend), importance sampling within its rounding bound.
+ *  5. A NaN in one rank's gradients is a NaN in every rank's parameters after the step, so the
+ *     trainer's check after the epoch stops every rank alike (exit 3, nothing saved).
  *
  * Tolerance of 1: after one step Adam moves p by lr f(g), f(g) = g / (|g| + eps) up to the
  * rounding of its few operations (8 u relative, and the subtraction from p, 2 u |p|). The
@@ -342,6 +344,34 @@ static void evaluation(void)
     meet();
 }
 
+/* ---- 5. a NaN on one rank ---- */
+
+static void nan_spreads(const char *const *overrides, int B)
+{
+    setup t;
+    setup_make(&t, "experiments/mnist.ini", overrides, B);
+    evae_model *m = &t.m;
+    const evae_backend *be = m->be;
+    evae_share s = evae_share_of(B, world->rank, world->size);
+    be->gather_rows(be, t.w.p, t.data, t.idx + s.offset, s.count, m->x_dim);
+    double l1 = evae_step_forward(m, &t.w, s, &t.cfg, 0);
+    world->allreduce_host(world, &l1, 1);
+    evae_step_gradients(m, &t.w, s, &t.cfg, 0, evae_step_scale(m, l1, B));
+    if (world->rank == 1) { /* one poisoned element in each gradient, on rank 1 alone */
+        const float nan = NAN;
+        be->upload(be, m->grads + 5, &nan, sizeof nan);
+        be->upload(be, m->theta_grad + 3, &nan, sizeof nan);
+    }
+    evae_step_update(m, &t.cfg, world);
+    float p = 0.0f, th = 0.0f;
+    be->download(be, &p, m->params + 5, sizeof p);
+    be->download(be, &th, m->theta + 3, sizeof th);
+    CHECK(p != p && th != th, "rank %d: a NaN of rank 1's gradients did not reach the parameters "
+          "(%g, %g)", world->rank, p, th);
+    CHECK(isnan(evae_model_param_sum(m)), "rank %d: the parameter sum is not NaN", world->rank);
+    setup_free(&t);
+}
+
 int main(int argc, char **argv)
 {
     world = evae_comm_init(&argc, &argv);
@@ -364,6 +394,7 @@ int main(int argc, char **argv)
     first_step_case("CIFAR-10 conv", "experiments/cifar10.ini", cifar, 5);
     runs_and_resumes();
     evaluation();
+    nan_spreads(mnist, 13);
     int rc = world->rank == 0 ? check_report("test_dist_train") : (check_failures ? 1 : 0);
     evae_comm_finalize(one);
     evae_comm_finalize(world);
