@@ -26,7 +26,7 @@ for p in podman runc; do
 done
 # open files: the shell's own; processes: podman's default 32768, or less where the shell has less
 nproc=$(ulimit -Hu)
-[ "$nproc" = unlimited ] || [ "$nproc" -gt 32768 ] && nproc=32768
+if [ "$nproc" = unlimited ] || [ "$nproc" -gt 32768 ]; then nproc=32768; fi
 limits=(--ulimit "nofile=$(ulimit -Sn):$(ulimit -Hn)" --ulimit "nproc=$nproc:$nproc")
 run_args=(--runtime runc "${limits[@]}")
 t0=$SECONDS

@@ -5,8 +5,9 @@
 # the same inside and out. A drop-in for the evae program: EVAE=scripts/container/evae_in_image.sh
 # experiments/table1.sh ... runs each cell in the image.
 #   CONTAINER_ENGINE  podman (default when present), docker, or apptainer (EVAE_IMAGE: a .sif)
-#   EVAE_DEVICE_ARGS  extra engine arguments, e.g. "--device nvidia.com/gpu=all" (podman + CDI)
-#                     or "--nv" (apptainer) for the CUDA image
+#   ENGINE_ARGS       the engine's global options, e.g. "--runtime runc" (podman)
+#   ENGINE_RUN_ARGS   options of its run/exec, e.g. "--device nvidia.com/gpu=all" (podman with
+#                     CDI), "--gpus all" (docker), "--nv" (apptainer) for the CUDA image
 set -euo pipefail
 image=${EVAE_IMAGE:-localhost/evae-cpu}
 engine=${CONTAINER_ENGINE:-}
@@ -15,15 +16,12 @@ if [ -z "$engine" ]; then
 fi
 [ -n "$engine" ] || { echo "evae_in_image: no container engine (podman, docker or apptainer)" >&2; exit 1; }
 here=$PWD
-# shellcheck disable=SC2086  # EVAE_DEVICE_ARGS is a list of words
+# shellcheck disable=SC2086  # ENGINE_ARGS and ENGINE_RUN_ARGS are lists of words
 case "$engine" in
 apptainer | singularity)
-  exec "$engine" exec --bind "$here" --pwd "$here" ${EVAE_DEVICE_ARGS:-} "$image" evae "$@" ;;
-podman)
-  # runc and the host's limits: the sandboxes evae is developed in refuse crun's rlimits
-  exec podman ${PODMAN_GLOBAL_ARGS:-} run --rm --network none -v "$here:$here" -w "$here" \
-    -e OPENBLAS_NUM_THREADS ${EVAE_DEVICE_ARGS:-} "$image" "$@" ;;
-*)
-  exec "$engine" run --rm --network none -v "$here:$here" -w "$here" -e OPENBLAS_NUM_THREADS \
-    ${EVAE_DEVICE_ARGS:-} "$image" "$@" ;;
+  exec "$engine" ${ENGINE_ARGS:-} exec --bind "$here" --pwd "$here" ${ENGINE_RUN_ARGS:-} \
+    "$image" evae "$@" ;;
+*) # podman, docker: the image's entry point is evae
+  exec "$engine" ${ENGINE_ARGS:-} run --rm --network none -v "$here:$here" -w "$here" \
+    -e OPENBLAS_NUM_THREADS ${ENGINE_RUN_ARGS:-} "$image" "$@" ;;
 esac
