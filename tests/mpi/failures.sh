@@ -33,8 +33,8 @@ for _ in $(seq 600); do [ -s "$run/checkpoint.safetensors" ] && break; sleep 0.1
 # environment on to its ranks)
 victim=""
 for env in /proc/[0-9]*/environ; do
-  if tr '\0' '\n' < "$env" 2>/dev/null | grep -qx "EVAE_FAILURE_TEST=$work" &&
-     tr '\0' '\n' < "$env" 2>/dev/null | grep -qx 'OMPI_COMM_WORLD_RANK=1'; then
+  if { tr '\0' '\n' < "$env"; } 2>/dev/null | grep -qx "EVAE_FAILURE_TEST=$work" &&
+     { tr '\0' '\n' < "$env"; } 2>/dev/null | grep -qx 'OMPI_COMM_WORLD_RANK=1'; then
     victim=$(basename "$(dirname "$env")")
   fi
 done
