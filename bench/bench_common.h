@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "evae/backend/backend.h"
+#include "evae/backend/blas_kernels.h"
 #include "evae/cli/run.h"
 #include "evae/io/config.h"
 #include "evae/io/atomic_file.h"
@@ -398,6 +399,12 @@ static inline void bench_machine_json(cJSON *root, const bench_device *dev, cons
     cJSON_AddStringToObject(o, "device", dev->be->name);
     cJSON_AddStringToObject(o, "name", dev->name);
     cJSON_AddStringToObject(o, "backend", dev->be->describe(dev->be));
+    if (!dev->cuda) {
+        char text[256];
+        evae_cpu_features_text(NULL, text, sizeof text);
+        cJSON_AddStringToObject(o, "cpu_features", text);
+        cJSON_AddStringToObject(o, "openblas_core", openblas_get_corename());
+    }
     cJSON_AddNumberToObject(o, dev->cuda ? "sm_count" : "blas_threads", dev->threads);
     cJSON_AddNumberToObject(o, "cache_bytes", (double)dev->cache_bytes);
     cJSON_AddNumberToObject(o, "sgemm_gflops", m->gemm_gflops);
@@ -418,10 +425,11 @@ static inline void bench_machine_json(cJSON *root, const bench_device *dev, cons
 static inline void bench_machine_print(FILE *f, const bench_device *dev, const bench_machine *m, int md)
 {
     if (md) {
-        fprintf(f, "Device: %s (%s), %s %d. Measured floor: sgemm %.1f GFLOP/s (n = %d), copy "
-                   "%.1f GB/s (%zu MiB)",
+        fprintf(f, "Device: %s (%s), %s %d; %s. Measured floor: sgemm %.1f GFLOP/s (n = %d), "
+                   "copy %.1f GB/s (%zu MiB)",
                 dev->be->name, dev->name, dev->cuda ? "SMs" : "BLAS threads", dev->threads,
-                m->gemm_gflops, m->gemm_n, m->copy_gbs, m->copy_bytes >> 20);
+                dev->be->describe(dev->be), m->gemm_gflops, m->gemm_n, m->copy_gbs,
+                m->copy_bytes >> 20);
         if (dev->cuda) fprintf(f, ", smallest op %.1f us", m->launch_s * 1e6);
         fprintf(f, ".\n\n");
     } else {
@@ -429,6 +437,7 @@ static inline void bench_machine_print(FILE *f, const bench_device *dev, const b
         bench_loadavg(load, sizeof load);
         fprintf(f, "device %s: %s (%s %d), load average %s\n", dev->be->name, dev->name,
                 dev->cuda ? "SMs" : "BLAS threads", dev->threads, load);
+        fprintf(f, "backend: %s\n", dev->be->describe(dev->be));
         fprintf(f, "floor: sgemm %.1f GFLOP/s (n=%d), copy %.1f GB/s (%zu MiB)", m->gemm_gflops,
                 m->gemm_n, m->copy_gbs, m->copy_bytes >> 20);
         if (dev->cuda) fprintf(f, ", smallest op %.1f us", m->launch_s * 1e6);

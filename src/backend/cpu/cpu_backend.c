@@ -2,10 +2,12 @@
  * the matrix product through OpenBLAS, and the facts for manifests; the other ops are in the
  * files cpu_ops.h lists, each the twin of the same-named file of kernels/. */
 #include <cblas.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "backend/cpu/cpu_ops.h"
+#include "evae/backend/blas_kernels.h"
 #include "evae/util.h"
 
 static void *cpu_alloc(const evae_backend *be, size_t bytes) { return evae_xcalloc(1, bytes); }
@@ -19,7 +21,15 @@ static void cpu_zero(const evae_backend *be, void *dst, size_t bytes)
     if (bytes) memset(dst, 0, bytes);
 }
 static void cpu_sync(const evae_backend *be) {}
-static const char *cpu_describe(const evae_backend *be) { return "cpu (OpenBLAS sgemm)"; }
+/* "OpenBLAS 0.3.21 SkylakeX kernels (...); threads 2" */
+static const char *cpu_describe(const evae_backend *be)
+{
+    static _Thread_local char text[512];
+    char kernels[384];
+    evae_blas_describe(kernels, sizeof kernels);
+    snprintf(text, sizeof text, "%s; threads %d", kernels, openblas_get_num_threads());
+    return text;
+}
 static const char *cpu_algorithms(const evae_backend *be) { return ""; } /* chooses none */
 
 /* C[m,n] = alpha op(A) op(B) + beta C through OpenBLAS, row-major and packed; also the GRBM
