@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "backend/cpu/cpu_ops.h"
+#include "backend/cpu/cpu_parallel.h"
 #include "evae/backend/blas_kernels.h"
 #include "evae/util.h"
 
@@ -21,13 +22,14 @@ static void cpu_zero(const evae_backend *be, void *dst, size_t bytes)
     if (bytes) memset(dst, 0, bytes);
 }
 static void cpu_sync(const evae_backend *be) {}
-/* "OpenBLAS 0.3.21 SkylakeX kernels (...); threads 2" */
+/* "OpenBLAS 0.3.21 SkylakeX kernels (...); threads: OpenMP 2, OpenBLAS 2" */
 static const char *cpu_describe(const evae_backend *be)
 {
     static _Thread_local char text[512];
-    char kernels[384];
+    char kernels[384], threads[64];
     evae_blas_describe(kernels, sizeof kernels);
-    snprintf(text, sizeof text, "%s; threads %d", kernels, openblas_get_num_threads());
+    cpu_threads_text(threads, sizeof threads);
+    snprintf(text, sizeof text, "%s; threads: %s", kernels, threads);
     return text;
 }
 static const char *cpu_algorithms(const evae_backend *be) { return ""; } /* chooses none */
@@ -81,4 +83,8 @@ static const evae_backend cpu_backend = {
     .laplace_ll = cpu_laplace_ll,
 };
 
-const evae_backend *evae_cpu_backend(void) { return &cpu_backend; }
+const evae_backend *evae_cpu_backend(void)
+{
+    cpu_threads_init();
+    return &cpu_backend;
+}
