@@ -11,7 +11,6 @@
 #include "backend/cpu/cpu_ops.h"
 #include "evae/util.h"
 
-#include <cblas.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -141,8 +140,7 @@ void cpu_conv_forward(const evae_backend *be, const evae_conv_shape *s, const fl
         if (pl.CRS == 0)
             memset(out, 0, y_img * nb * sizeof(float));
         else
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s->K, (int)ld, (int)pl.CRS,
-                        1.0f, w, (int)pl.CRS, col, (int)ld, 0.0f, out, (int)ld);
+            cpu_gemm(be, 0, 0, s->K, (int)ld, (int)pl.CRS, 1.0f, w, col, 0.0f, out);
         if (nb > 1) stage_to_nchw(stage, y + (size_t)n0 * y_img, nb, s->K, pl.PQ);
     }
     free(stage);
@@ -168,8 +166,7 @@ void cpu_conv_backward_data(const evae_backend *be, const evae_conv_shape *s, co
             nchw_to_stage(g, stage, nb, s->K, pl.PQ);
             g = stage;
         }
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)pl.CRS, (int)ld, s->K, 1.0f, w,
-                    (int)pl.CRS, g, (int)ld, 0.0f, col, (int)ld);
+        cpu_gemm(be, 1, 0, (int)pl.CRS, (int)ld, s->K, 1.0f, w, g, 0.0f, col);
         for (int i = 0; i < nb; i++)
             col2im_add(s, &pl, col + i * pl.PQ, ld, dx + (size_t)(n0 + i) * x_img);
     }
@@ -204,8 +201,7 @@ void cpu_conv_backward_filter(const evae_backend *be, const evae_conv_shape *s, 
             g = stage;
         }
         /* the first chunk applies the caller's beta, later chunks accumulate */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s->K, (int)pl.CRS, (int)ld, 1.0f, g,
-                    (int)ld, col, (int)ld, n0 == 0 ? beta : 1.0f, dw, (int)pl.CRS);
+        cpu_gemm(be, 0, 1, s->K, (int)pl.CRS, (int)ld, 1.0f, g, col, n0 == 0 ? beta : 1.0f, dw);
     }
     free(stage);
     free(col);

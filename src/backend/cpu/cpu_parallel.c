@@ -11,7 +11,10 @@
 
 static void threads_init_once(void)
 {
+    /* OpenBLAS reads OPENBLAS_NUM_THREADS, else OMP_NUM_THREADS, else counts the cores: that is
+     * evae's thread count, unless OMP_NUM_THREADS says otherwise */
     if (!getenv("OMP_NUM_THREADS")) omp_set_num_threads(openblas_get_num_threads());
+    openblas_set_num_threads(1); /* the products are split across OpenMP's threads (cpu_gemm) */
 }
 
 void cpu_threads_init(void)
@@ -22,7 +25,8 @@ void cpu_threads_init(void)
 
 void cpu_threads_text(char *out, size_t cap)
 {
-    snprintf(out, cap, "OpenMP %d, OpenBLAS %d", omp_get_max_threads(), openblas_get_num_threads());
+    snprintf(out, cap, "%d (OpenMP; products split across them, OpenBLAS on %d each)",
+             omp_get_max_threads(), openblas_get_num_threads());
 }
 
 /* chunks of a multiple of 4 elements from an index that is a multiple of 4: each chunk starts
