@@ -1,8 +1,9 @@
-/* The choice of OpenBLAS kernels (evae/backend/blas_kernels.h): the decision for CPUs and
- * OpenBLAS answers put in by hand, then the re-execution itself on this machine: a child that
- * is told OpenBLAS fell back to its generic kernels must come back once, running the best set
- * this CPU supports, and must not re-execute a second time; and the evae program respects a
- * user's OPENBLAS_CORETYPE and names the kernels on its first line.
+/* The choice of OpenBLAS kernels and of OpenMP's wait policy (evae/backend/blas_kernels.h): the
+ * decisions for CPUs, OpenBLAS answers and environments put in by hand, then the re-execution
+ * itself on this machine: a child that is told OpenBLAS fell back to its generic kernels must
+ * come back once, running the best set this CPU supports, a child that is to set the wait policy
+ * must come back once with it set, and neither may re-execute a second time; and the evae
+ * program respects a user's OPENBLAS_CORETYPE and OMP_WAIT_POLICY and names them.
  *
  *   test_blas_kernels                       the tests
  *   test_blas_kernels --run-with CORE PROG  runs PROG with OPENBLAS_CORETYPE=CORE when this CPU
@@ -92,54 +93,81 @@ static void decision_table(void)
            "Prescott", NULL, "Prescott:SKYLAKEX", EVAE_BLAS_KEEP_REEXECUTED, NULL);
     expect("a child of a re-executed run whose user changed OPENBLAS_CORETYPE", &EMERALD_RAPIDS,
            "Haswell", "HASWELL", "Prescott:SKYLAKEX", EVAE_BLAS_KEEP_USER, NULL);
+    expect("re-executed for the wait policy only: OpenBLAS's choice", &EMERALD_RAPIDS,
+           "SkylakeX", NULL, "SkylakeX:", EVAE_BLAS_KEEP_OPENBLAS, NULL);
+
+    /* OpenMP's wait policy */
+    const char *w = evae_omp_wait_choose(NULL, NULL, NULL);
+    CHECK(w && strcmp(w, "passive") == 0, "nothing set: passive, got %s", w ? w : "(none)");
+    CHECK(evae_omp_wait_choose("active", NULL, NULL) == NULL, "the user's OMP_WAIT_POLICY");
+    CHECK(evae_omp_wait_choose(NULL, "100000", NULL) == NULL, "the user's GOMP_SPINCOUNT");
+    CHECK(evae_omp_wait_choose(NULL, NULL, "SkylakeX:") == NULL, "re-executed: no second time");
 }
 
-/* In the re-executed child (the guard is set): OpenBLAS runs what evae set, and asking again
- * with the same pretended fallback leads to no second re-execution. */
+/* In the re-executed child (the guard is set): OpenBLAS runs what evae set, or OpenMP waits as
+ * evae set, and asking again with the same pretended state leads to no second re-execution. */
 static int reexecuted_child(const char *best)
 {
     const char *core = openblas_get_corename(), *guard = getenv(EVAE_BLAS_GUARD);
     const char *set = getenv("OPENBLAS_CORETYPE");
-    CHECK(guard && strncmp(guard, "Prescott:", 9) == 0 && strcmp(guard + 9, best) == 0,
-          "guard '%s'", guard);
-    CHECK(set && strcmp(set, best) == 0, "OPENBLAS_CORETYPE '%s', want %s", set, best);
-    CHECK(evae_blas_core_tier(core) == evae_blas_core_tier(best), "OpenBLAS runs %s, want %s",
-          core, best);
     evae_cpu_features f;
     evae_cpu_features_detect(&f);
-    evae_blas_choice ch = evae_blas_choose(&f, "Prescott", set, guard);
-    CHECK(ch.action == EVAE_BLAS_KEEP_REEXECUTED, "a second re-execution was asked for");
     char line[512];
     evae_blas_describe(line, sizeof line);
-    CHECK(strstr(line, "set by evae") && strstr(line, "OpenBLAS chose Prescott"), "describe: %s",
-          line);
+    if (guard && strncmp(guard, "Prescott:", 9) == 0) { /* the kernels were set */
+        CHECK(strcmp(guard + 9, best) == 0, "guard '%s'", guard);
+        CHECK(set && strcmp(set, best) == 0, "OPENBLAS_CORETYPE '%s', want %s", set, best);
+        CHECK(evae_blas_core_tier(core) == evae_blas_core_tier(best), "OpenBLAS runs %s, want %s",
+              core, best);
+        evae_blas_choice ch = evae_blas_choose(&f, "Prescott", set, guard);
+        CHECK(ch.action == EVAE_BLAS_KEEP_REEXECUTED, "a second re-execution was asked for");
+        CHECK(strstr(line, "set by evae") && strstr(line, "OpenBLAS chose Prescott"),
+              "describe: %s", line);
+    } else { /* the wait policy was set */
+        const char *policy = getenv("OMP_WAIT_POLICY");
+        CHECK(guard && strcmp(guard, "SkylakeX:") == 0, "guard '%s'", guard);
+        CHECK(policy && strcmp(policy, "passive") == 0, "OMP_WAIT_POLICY '%s'", policy);
+        CHECK(evae_omp_wait_choose(policy, NULL, guard) == NULL &&
+                  evae_omp_wait_choose(NULL, NULL, guard) == NULL,
+              "a second re-execution was asked for");
+        CHECK(!set, "OPENBLAS_CORETYPE was set: %s", set);
+        CHECK(strstr(line, "OpenBLAS's choice"), "describe: %s", line);
+    }
     return check_report("test_blas_kernels (re-executed)");
 }
 
-/* fork; the child pretends OpenBLAS fell back to Prescott and applies the decision: it must come
- * back (re-executed, the guard set) and pass reexecuted_child */
-static void reexec_once(char **argv, const char *best)
+/* fork; the child applies a decision (the kernels after a pretended fallback to Prescott, or
+ * the wait policy with OpenBLAS pretended to run SkylakeX): it must come back re-executed, the
+ * guard set, and pass reexecuted_child */
+static void reexec_once(char **argv, int kernels)
 {
     pid_t pid = fork();
     if (pid == 0) {
         unsetenv("OPENBLAS_CORETYPE");
+        unsetenv("OMP_WAIT_POLICY");
+        unsetenv("GOMP_SPINCOUNT");
         unsetenv(EVAE_BLAS_GUARD);
         evae_cpu_features f;
         evae_cpu_features_detect(&f);
-        evae_blas_choice ch = evae_blas_choose(&f, "Prescott", NULL, NULL);
-        if (ch.action != EVAE_BLAS_REEXEC) _exit(3);
-        evae_blas_apply(&ch, "Prescott", argv);
+        const char *running = kernels ? "Prescott" : "SkylakeX";
+        evae_blas_choice ch = evae_blas_choose(&f, running, NULL, NULL);
+        const char *wait = kernels ? NULL : evae_omp_wait_choose(NULL, NULL, NULL);
+        if (kernels ? ch.action != EVAE_BLAS_REEXEC : !wait) _exit(3);
+        if (!kernels) ch.action = EVAE_BLAS_KEEP_OPENBLAS;
+        evae_cpu_apply(&ch, wait, running, argv);
         _exit(4); /* execv failed */
     }
     int status = 0;
     CHECK(pid > 0 && waitpid(pid, &status, 0) == pid, "fork/wait");
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-          "the re-executed child failed (status %d; 3: no re-execution decided, 4: execv failed)",
+          "the re-executed child (%s) failed (status %d; 3: no re-execution decided, 4: execv "
+          "failed)", kernels ? "kernels" : "wait policy",
           WIFEXITED(status) ? WEXITSTATUS(status) : -1);
 }
 
-/* the evae program: `evae --version` names the kernels; a user's OPENBLAS_CORETYPE is kept */
-static void program_line(void)
+/* the evae program: `evae --version` names the kernels and the wait policy; a user's
+ * OPENBLAS_CORETYPE and OMP_WAIT_POLICY are kept, and without them evae sets passive waits */
+static void program_line(const char *env, const char *want1, const char *want2)
 {
     const char *bin = getenv("EVAE_BIN");
     if (!bin) {
@@ -147,14 +175,13 @@ static void program_line(void)
         return;
     }
     char cmd[4096], out[2048] = "";
-    snprintf(cmd, sizeof cmd, "env -u %s OPENBLAS_CORETYPE=PRESCOTT '%s' --version",
-             EVAE_BLAS_GUARD, bin);
+    snprintf(cmd, sizeof cmd, "env -u %s -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT %s '%s' --version",
+             EVAE_BLAS_GUARD, env, bin);
     FILE *p = popen(cmd, "r");
     size_t n = p ? fread(out, 1, sizeof out - 1, p) : 0;
     out[n] = '\0';
     CHECK(p && pclose(p) == 0, "%s failed", cmd);
-    CHECK(strstr(out, "Prescott kernels (OPENBLAS_CORETYPE=PRESCOTT set by the user"),
-          "evae --version with the user's OPENBLAS_CORETYPE=PRESCOTT said:\n%s", out);
+    CHECK(strstr(out, want1) && strstr(out, want2), "%s said:\n%s", cmd, out);
 }
 
 int main(int argc, char **argv)
@@ -173,7 +200,7 @@ int main(int argc, char **argv)
         perror(argv[3]);
         return 1;
     }
-    if (getenv(EVAE_BLAS_GUARD)) return reexecuted_child(best);
+    if (getenv(EVAE_BLAS_GUARD)) return reexecuted_child(best ? best : "");
 
     decision_table();
     char text[256];
@@ -181,9 +208,12 @@ int main(int argc, char **argv)
     printf("this CPU: %s; OpenBLAS runs %s; best: %s\n", text, openblas_get_corename(),
            best ? best : "generic only");
     if (best)
-        reexec_once(argv, best);
+        reexec_once(argv, 1);
     else
-        printf("this CPU has only generic kernels: the re-execution is not checked here\n");
-    program_line();
+        printf("this CPU has only generic kernels: the kernels' re-execution is not checked\n");
+    reexec_once(argv, 0);
+    program_line("OPENBLAS_CORETYPE=PRESCOTT",
+                 "Prescott kernels (OPENBLAS_CORETYPE=PRESCOTT set by the user", "passive waits");
+    program_line("OMP_WAIT_POLICY=active", "kernels (OpenBLAS's choice", "active waits");
     return check_report("test_blas_kernels");
 }

@@ -159,7 +159,7 @@ static int cmd_sample(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-    evae_blas_select(argv); /* may re-execute, once, with better OpenBLAS kernels */
+    evae_cpu_select(argv); /* may re-execute once: OpenBLAS kernels, OpenMP waits */
     if (argc < 2) {
         usage(stderr);
         return 2;

@@ -124,8 +124,10 @@ evae_blas_choice evae_blas_choose(const evae_cpu_features *f, const char *runnin
                                                                 : EVAE_BLAS_KEEP_USER;
         return ch;
     }
-    if (guard) { /* re-executed, and OPENBLAS_CORETYPE has gone: never a second time */
-        ch.action = EVAE_BLAS_KEEP_REEXECUTED;
+    if (guard) { /* re-executed: never a second time */
+        const char *set = guard_coretype(guard);
+        /* evae set OPENBLAS_CORETYPE and it has gone since, or evae set only the wait policy */
+        ch.action = set && set[0] ? EVAE_BLAS_KEEP_REEXECUTED : EVAE_BLAS_KEEP_OPENBLAS;
         return ch;
     }
     if (ch.best && evae_blas_core_tier(ch.best) > evae_blas_core_tier(running_core)) {
@@ -142,27 +144,44 @@ static evae_blas_choice choose_here(evae_cpu_features *f)
                             getenv(EVAE_BLAS_GUARD));
 }
 
-void evae_blas_apply(const evae_blas_choice *ch, const char *running_core, char **argv)
+const char *evae_omp_wait_choose(const char *user_policy, const char *user_spincount,
+                                 const char *guard)
 {
-    if (ch->action != EVAE_BLAS_REEXEC) return;
+    if ((user_policy && user_policy[0]) || (user_spincount && user_spincount[0]) || guard)
+        return NULL;
+    return EVAE_OMP_WAIT_POLICY;
+}
+
+void evae_cpu_apply(const evae_blas_choice *ch, const char *wait_policy, const char *running_core,
+                    char **argv)
+{
+    const int set_core = ch->action == EVAE_BLAS_REEXEC;
+    if (!set_core && !wait_policy) return;
     char guard[128];
-    snprintf(guard, sizeof guard, "%s:%s", running_core, ch->coretype);
-    if (setenv("OPENBLAS_CORETYPE", ch->coretype, 1) == 0 && setenv(EVAE_BLAS_GUARD, guard, 1) == 0)
+    snprintf(guard, sizeof guard, "%s:%s", running_core, set_core ? ch->coretype : "");
+    if ((!set_core || setenv("OPENBLAS_CORETYPE", ch->coretype, 1) == 0) &&
+        (!wait_policy || setenv("OMP_WAIT_POLICY", wait_policy, 1) == 0) &&
+        setenv(EVAE_BLAS_GUARD, guard, 1) == 0)
         execv("/proc/self/exe", argv);
     /* still here: go on with what runs, and say so */
-    fprintf(stderr,
-            "evae: warning: OpenBLAS runs its %s kernels, this CPU supports %s, and re-executing "
-            "with OPENBLAS_CORETYPE=%s failed (%s): matrix products will be slower\n",
-            running_core, ch->coretype, ch->coretype, strerror(errno));
-    unsetenv("OPENBLAS_CORETYPE");
+    fprintf(stderr, "evae: warning: re-executing with%s%s%s%s failed (%s): %s\n",
+            set_core ? " OPENBLAS_CORETYPE=" : "", set_core ? ch->coretype : "",
+            wait_policy ? " OMP_WAIT_POLICY=" : "", wait_policy ? wait_policy : "",
+            strerror(errno),
+            set_core ? "matrix products run OpenBLAS's slower kernels"
+                     : "OpenMP keeps its default wait policy");
+    if (set_core) unsetenv("OPENBLAS_CORETYPE");
+    if (wait_policy) unsetenv("OMP_WAIT_POLICY");
     unsetenv(EVAE_BLAS_GUARD);
 }
 
-void evae_blas_select(char **argv)
+void evae_cpu_select(char **argv)
 {
     evae_cpu_features f;
     evae_blas_choice ch = choose_here(&f);
-    evae_blas_apply(&ch, openblas_get_corename(), argv);
+    const char *wait = evae_omp_wait_choose(getenv("OMP_WAIT_POLICY"), getenv("GOMP_SPINCOUNT"),
+                                            getenv(EVAE_BLAS_GUARD));
+    evae_cpu_apply(&ch, wait, openblas_get_corename(), argv);
 }
 
 void evae_blas_describe(char *out, size_t cap)
@@ -200,6 +219,7 @@ void evae_blas_describe(char *out, size_t cap)
                  "set)", lib, core, best);
         break;
     default:
-        snprintf(out, cap, "%s %s kernels (OpenBLAS's choice; this CPU's best: %s)", lib, core, best);
+        snprintf(out, cap, "%s %s kernels (OpenBLAS's choice; this CPU's best: %s)", lib, core,
+                 best);
     }
 }

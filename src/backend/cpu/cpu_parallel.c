@@ -25,8 +25,16 @@ void cpu_threads_init(void)
 
 void cpu_threads_text(char *out, size_t cap)
 {
-    snprintf(out, cap, "%d (OpenMP; products split across them, OpenBLAS on %d each)",
-             omp_get_max_threads(), openblas_get_num_threads());
+    const char *policy = getenv("OMP_WAIT_POLICY"), *spin = getenv("GOMP_SPINCOUNT");
+    char wait[64];
+    if (policy && policy[0])
+        snprintf(wait, sizeof wait, "%s waits", policy);
+    else if (spin && spin[0])
+        snprintf(wait, sizeof wait, "GOMP_SPINCOUNT=%s", spin);
+    else
+        snprintf(wait, sizeof wait, "libgomp's default waits");
+    snprintf(out, cap, "%d (OpenMP, %s; products split across them, OpenBLAS on %d each)",
+             omp_get_max_threads(), wait, openblas_get_num_threads());
 }
 
 /* chunks of a multiple of 4 elements from an index that is a multiple of 4: each chunk starts
