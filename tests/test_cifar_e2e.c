@@ -32,5 +32,11 @@ int main(void)
     CHECK(scale > 0.0 && scale < 2.0, "calibrated scale %.4f", scale);
     CHECK(file_exists(dir, "samples_epoch005.png") && file_exists(dir, "recon_epoch005.png"),
           "grids missing");
+    /* the held-out ELBO of the last epoch in bits/dim: the ALB's bits/dim plus log Z / (D ln 2)
+     * (the per-example transform is linear, so its mean is that of the means; double rounding) */
+    double lz = metric_at(dir, 5, "log_z"), eb = metric_at(dir, 5, "test_elbo_bpd");
+    CHECK(fabs(eb - (b5 + lz / (3072 * log(2.0)))) < 1e-9 &&
+              metric_at(dir, 5, "test_elbo_bpd_std_err") > 0,
+          "held-out ELBO %.6f bits/dim, ALB %.6f, log Z %.4f", eb, b5, lz);
     return check_report("test_cifar_e2e");
 }

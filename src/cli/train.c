@@ -13,6 +13,7 @@
 
 #include "evae/model/checkpoint.h"
 #include "evae/data/logit.h"
+#include "evae/eval/honest.h"
 #include "evae/io/atomic_file.h"
 #include "evae/io/metrics.h"
 #include "evae/math/philox.h"
@@ -34,36 +35,40 @@ typedef struct epoch_sums {
 typedef struct heldout_eval {
     double alb, ll; /* means over the held-out set */
     double log_det; /* CIFAR-10: mean ln|dy/du| of the logit transform, to convert to bits/dim */
+    double *alb_e;     /* [n] host: ALB per held-out example, for the held-out ELBO's SE */
+    double *log_det_e; /* [n] host: ln|dy/du| per example (CIFAR-10), else NULL */
 } heldout_eval;
 
-/* ALB of the held-out set with a fixed binarization / noise seed, so epochs are comparable. */
-static heldout_eval evaluate(const evae_model *m, evae_workspace *w, const float *data_dev,
-                             int n, uint64_t seed)
+/* ALB of the held-out set with a fixed binarization / noise seed, so epochs are comparable;
+ * r->alb_e (and r->log_det_e for CIFAR-10) must hold n values. */
+static void evaluate(const evae_model *m, evae_workspace *w, const float *data_dev, int n,
+                     uint64_t seed, heldout_eval *r)
 {
     const evae_backend *be = m->be;
-    heldout_eval r = {0.0, 0.0, 0.0};
+    r->alb = r->ll = r->log_det = 0.0;
     float *y = m->decoder == EVAE_DEC_LAPLACE ? evae_xcalloc((size_t)w->cap * m->x_dim, 4) : NULL;
-    double *log_det = y ? evae_xcalloc((size_t)w->cap, sizeof(double)) : NULL;
+    float *alb = evae_xcalloc((size_t)w->cap, sizeof(float)); /* [cap] host */
     for (int start = 0, bi = 0; start < n; start += w->cap, bi++) {
         int B = n - start < w->cap ? n - start : w->cap;
         be->copy(be, w->p, data_dev + (size_t)start * m->x_dim,
                  (size_t)B * m->x_dim * sizeof(float));
         evae_prepare_input(m, w, B, seed, evae_stream(EVAE_STREAM_EVAL, 2 * (uint64_t)bi));
         evae_alb_forward(m, w, B, seed, evae_stream(EVAE_STREAM_EVAL, 2 * (uint64_t)bi + 1), NULL);
-        r.alb += be->sum(be, w->alb, (size_t)B);
-        r.ll += be->sum(be, w->ll, (size_t)B);
+        r->alb += be->sum(be, w->alb, (size_t)B);
+        r->ll += be->sum(be, w->ll, (size_t)B);
+        be->download(be, alb, w->alb, (size_t)B * sizeof(float));
+        for (int b = 0; b < B; b++) r->alb_e[start + b] = alb[b];
         if (y) {
             be->download(be, y, evae_ws_x(w), (size_t)B * m->x_dim * sizeof(float));
-            evae_logit_log_det(log_det, y, B, m->x_dim, EVAE_LOGIT_ALPHA);
-            for (int b = 0; b < B; b++) r.log_det += log_det[b];
+            evae_logit_log_det(r->log_det_e + start, y, B, m->x_dim, EVAE_LOGIT_ALPHA);
+            for (int b = 0; b < B; b++) r->log_det += r->log_det_e[start + b];
         }
     }
     free(y);
-    free(log_det);
-    r.alb /= n;
-    r.ll /= n;
-    r.log_det /= n;
-    return r;
+    free(alb);
+    r->alb /= n;
+    r->ll /= n;
+    r->log_det /= n;
 }
 
 static void run_dir_default(evae_config *cfg)
@@ -134,6 +139,11 @@ int evae_train(evae_config *cfg, const char *resume_dir, int argc, char **argv)
     evae_workspace w;
     evae_workspace_create(&w, &m, cap, cfg->ssm.projections);
     int *perm = evae_xcalloc((size_t)train.n, sizeof(int));
+    heldout_eval ev = {.alb_e = evae_xcalloc((size_t)heldout.n, sizeof(double)),
+                       .log_det_e = m.decoder == EVAE_DEC_LAPLACE
+                                        ? evae_xcalloc((size_t)heldout.n, sizeof(double))
+                                        : NULL};
+    const evae_ais_opts honest_ais = evae_honest_ais_opts(cfg);
     int *idx_dev = be->alloc(be, (size_t)train.n * sizeof(int)); /* [n_train] batch order */
     epoch_sums acc = {be->alloc(be, cap * sizeof(float)), be->alloc(be, cap * sizeof(float)),
                       be->alloc(be, cap * sizeof(float)), 0.0, 0};
@@ -193,7 +203,7 @@ int evae_train(evae_config *cfg, const char *resume_dir, int argc, char **argv)
         double tr_alb = be->sum(be, acc.alb, cap) / train.n,
             tr_ll = be->sum(be, acc.ll, cap) / train.n;
         double tr_J = be->sum(be, acc.J, cap) / train.n;
-        heldout_eval ev = evaluate(&m, &w, heldout_dev, heldout.n, seed);
+        evaluate(&m, &w, heldout_dev, heldout.n, seed, &ev);
         if (!isnan(log_z)) { /* N(0, I) prior: report the true ELBO */
             tr_alb -= log_z;
             ev.alb -= log_z;
@@ -212,7 +222,17 @@ int evae_train(evae_config *cfg, const char *resume_dir, int argc, char **argv)
             break;
         }
         st.epoch = epoch + 1;
-        int save = st.epoch % cfg->train.checkpoint_every == 0 || st.epoch == cfg->train.epochs;
+        const int last = st.epoch == cfg->train.epochs;
+        /* the held-out ELBO: ALB - log Z with a short AIS (exact log Z for N(0, I)) */
+        evae_honest h;
+        const int honest = cfg->train.honest_every > 0 &&
+                           (st.epoch % cfg->train.honest_every == 0 || last);
+        if (honest && evae_honest_elbo(&m, &honest_ais, ev.alb_e, ev.log_det_e, heldout.n,
+                                       m.decoder == EVAE_DEC_LAPLACE, &h)) {
+            rc = 1;
+            break;
+        }
+        int save = st.epoch % cfg->train.checkpoint_every == 0 || last;
         if (save) rc = evae_checkpoint_save(ckpt, &m, &st, ini);
         double t_epoch = evae_now() - t0;
         char key_alb[64], key_ll[64];
@@ -234,6 +254,7 @@ int evae_train(evae_config *cfg, const char *resume_dir, int argc, char **argv)
             cJSON_AddNumberToObject(o, key_bpd, evae_bits_per_dim(ev.alb + ev.log_det, D));
             cJSON_AddNumberToObject(o, "laplace_scale", m.laplace_scale);
         }
+        if (honest) evae_honest_add_metrics(&h, heldout_name, o);
         cJSON_AddNumberToObject(o, "examples_per_s", train.n / t_train);
         cJSON_AddNumberToObject(o, "epoch_time_s", t_epoch);
         cJSON_AddNumberToObject(o, "wall_time_s", evae_now() - t_run);
@@ -241,11 +262,12 @@ int evae_train(evae_config *cfg, const char *resume_dir, int argc, char **argv)
         /* again after the first epoch: by now the device has chosen its convolution algorithms */
         if (epoch == start_epoch && m.shape.arch == EVAE_ARCH_CONV)
             rc = rc || evae_write_manifest(dir, cfg, argc, argv);
-        char ssm[48] = "";
+        char ssm[48] = "", elbo[160] = "";
         if (shape.prior_grbm) snprintf(ssm, sizeof ssm, ", SSM %.3f", tr_J);
-        printf("epoch %d/%d  train %s %.2f (recon %.2f%s)  %s %s %.2f  %.0f ex/s  %.2fs\n",
+        if (honest) evae_honest_format(&h, elbo, sizeof elbo);
+        printf("epoch %d/%d  train %s %.2f (recon %.2f%s)  %s %s %.2f%s  %.0f ex/s  %.2fs\n",
                st.epoch, cfg->train.epochs, shape.prior_grbm ? "ALB" : "ELBO", tr_alb, tr_ll, ssm,
-               heldout_name, shape.prior_grbm ? "ALB" : "ELBO", ev.alb, train.n / t_train,
+               heldout_name, shape.prior_grbm ? "ALB" : "ELBO", ev.alb, elbo, train.n / t_train,
                t_epoch);
         fflush(stdout);
         if (save && !rc) {
@@ -271,6 +293,8 @@ int evae_train(evae_config *cfg, const char *resume_dir, int argc, char **argv)
     be->free(be, train_dev);
     be->free(be, heldout_dev);
     free(perm);
+    free(ev.alb_e);
+    free(ev.log_det_e);
     free(ini);
     evae_workspace_free(&w, &m);
     evae_model_free(&m);

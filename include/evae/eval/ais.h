@@ -16,8 +16,8 @@
  *
  * Random draws: run r, temperature index k uses stream
  *   evae_stream(opts.purpose, (1 << 47) | (r << 32) | k)   under opts.seed
- * (purpose EVAE_STREAM_EVAL by default, where bit 47 keeps AIS apart from other evaluation
- * draws).
+ * (purpose EVAE_STREAM_EVAL, where bit 47 keeps AIS apart from other evaluation draws, or
+ * EVAE_STREAM_HONEST for the trainer's estimate, apart from every draw of training).
  *
  * Reverse AIS (an upper bound on log Z) is not provided: it needs exact samples from the target
  * GRBM, which are available only for small n, where the exact log Z is available anyway. */

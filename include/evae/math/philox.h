@@ -118,6 +118,7 @@ enum evae_stream_purpose {
     EVAE_STREAM_SAMPLER = 5,
     EVAE_STREAM_INIT = 6,
     EVAE_STREAM_EVAL = 7,
+    EVAE_STREAM_HONEST = 8, /* the trainer's AIS of log Z for the held-out ELBO (evae/eval/honest.h) */
 };
 
 EVAE_HD uint64_t evae_stream(enum evae_stream_purpose purpose, uint64_t step)
