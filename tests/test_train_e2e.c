@@ -8,8 +8,8 @@
  * GRBM prior the ALB is not a bound (its normalizer is unknown), so its test reconstruction term
  * must beat the same latent-free number and its test ALB must rise over the epochs.
  *
- * Also the schedule of the held-out ELBO (train.honest_every): on its epochs and the last, on
- * no other. */
+ * Also the schedule of the held-out ELBO (train.honest_every) and of the grids
+ * (train.grid_every, into grids/): on their epochs and the last, on no other. */
 #include "run_helpers.h"
 
 #include <math.h>
@@ -69,7 +69,8 @@ int main(void)
           metric_at(dir_g, 6, "test_elbo"), elbo);
 
     snprintf(kv_e, sizeof kv_e, "run.dir=%s", dir_e);
-    const char *oe[] = {"device=cpu", "train.epochs=6", "train.honest_every=3", kv_e, NULL};
+    const char *oe[] = {"device=cpu", "train.epochs=6", "train.honest_every=3",
+                        "train.grid_every=4", kv_e, NULL};
     test_config(&cfg, "experiments/mnist.ini", oe);
     CHECK(evae_train(&cfg, NULL, 0, NULL) == 0, "GRBM training failed");
     double prev = -INFINITY;
@@ -101,8 +102,16 @@ int main(void)
            metric_at(dir_e, 6, "test_elbo"), metric_at(dir_e, 6, "test_elbo_std_err"),
            metric_at(dir_e, 6, "log_z"), metric_at(dir_e, 6, "log_z_std_err"));
     const char *files[] = {"checkpoint.safetensors", "config.ini", "manifest.json",
-                           "metrics.jsonl", "samples_epoch006.png", "recon_epoch006.png"};
+                           "metrics.jsonl", "grids/samples_epoch004.png",
+                           "grids/recon_epoch004.png", "grids/samples_epoch006.png",
+                           "grids/recon_epoch006.png"};
     for (size_t i = 0; i < sizeof files / sizeof *files; i++)
         CHECK(file_exists(dir_e, files[i]), "run folder lacks %s", files[i]);
+    /* no grids of other epochs, and none outside grids/ */
+    const char *absent[] = {"grids/samples_epoch001.png", "grids/samples_epoch003.png",
+                            "grids/recon_epoch005.png", "samples_epoch006.png",
+                            "recon_epoch006.png"};
+    for (size_t i = 0; i < sizeof absent / sizeof *absent; i++)
+        CHECK(!file_exists(dir_e, absent[i]), "run folder has %s", absent[i]);
     return check_report("test_train_e2e");
 }

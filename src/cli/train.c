@@ -144,6 +144,9 @@ int evae_train(evae_config *cfg, const char *resume_dir, int argc, char **argv)
                                         ? evae_xcalloc((size_t)heldout.n, sizeof(double))
                                         : NULL};
     const evae_ais_opts honest_ais = evae_honest_ais_opts(cfg);
+    char grid_dir[4096];
+    snprintf(grid_dir, sizeof grid_dir, "%s/grids", dir);
+    rc = evae_mkdirs(grid_dir);
     int *idx_dev = be->alloc(be, (size_t)train.n * sizeof(int)); /* [n_train] batch order */
     epoch_sums acc = {be->alloc(be, cap * sizeof(float)), be->alloc(be, cap * sizeof(float)),
                       be->alloc(be, cap * sizeof(float)), 0.0, 0};
@@ -270,7 +273,7 @@ int evae_train(evae_config *cfg, const char *resume_dir, int argc, char **argv)
                heldout_name, shape.prior_grbm ? "ALB" : "ELBO", ev.alb, elbo, train.n / t_train,
                t_epoch);
         fflush(stdout);
-        if (save && !rc) {
+        if ((st.epoch % cfg->train.grid_every == 0 || last) && !rc) {
             char tag[32];
             snprintf(tag, sizeof tag, "epoch%03d", st.epoch);
             /* up to 32, whole rows of 8 so each reconstruction sits under its image */
@@ -281,7 +284,7 @@ int evae_train(evae_config *cfg, const char *resume_dir, int argc, char **argv)
             evae_prepare_input(&m, &w, nr, seed, evae_stream(EVAE_STREAM_EVAL, 0));
             float *xr = be->alloc(be, (size_t)nr * D * sizeof(float));
             be->copy(be, xr, evae_ws_x(&w), (size_t)nr * D * sizeof(float));
-            rc = evae_write_grids(&m, &w, dir, tag, cfg->sample.sampler, cfg->sample.steps,
+            rc = evae_write_grids(&m, &w, grid_dir, tag, cfg->sample.sampler, cfg->sample.steps,
                                   (float)cfg->sample.eta, cfg->sample.n, seed, xr, nr);
             be->free(be, xr);
         }

@@ -120,6 +120,8 @@ static const config_key config_keys[] = {
     INT_KEY("train.checkpoint_every", train.checkpoint_every, "1", 1, INT_MAX,
             "epochs between checkpoints"),
     INT_KEY("train.log_every", train.log_every, "50", 1, INT_MAX, "steps between metric lines"),
+    INT_KEY("train.grid_every", train.grid_every, "10", 1, INT_MAX,
+            "epochs between the PNG grids in grids/ (the last epoch always has them)"),
     INT_KEY("train.honest_every", train.honest_every, "10", 0, INT_MAX,
             "epochs between held-out ELBO estimates (ALB - log Z, a short AIS), also after the "
             "last; 0 = none"),
