@@ -2,7 +2,9 @@
 # Installs the Debian/Ubuntu packages evae builds against (only those missing).
 # The CUDA Toolkit is not installed here: when nvcc is present, the CUDA backend is built too.
 set -euo pipefail
-pkgs=(cmake make gcc pkg-config libopenblas-dev zlib1g-dev libstb-dev libinih-dev libcjson-dev)
+# python3-numpy, python3-matplotlib, python3-pil: the report and checks of experiments/table1.sh
+pkgs=(cmake make gcc pkg-config libopenblas-dev zlib1g-dev libstb-dev libinih-dev libcjson-dev
+      python3 python3-numpy python3-matplotlib python3-pil)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
