@@ -88,6 +88,20 @@ static int grbm_resident_blocks(cuda_context *c, Kernel kernel, int threads, siz
     return per_sm * c->sm_count;
 }
 
+/* The context's scratch (cuda_scratch: valid until its next call) carved into count float
+ * buffers, bufs[k] of sizes[k] floats, each 256-byte aligned. */
+static inline void grbm_carve_scratch(cuda_context *c, const size_t *sizes, size_t count,
+                                      float **bufs)
+{
+    size_t total = 0;
+    for (size_t k = 0; k < count; k++) total += cuda_align(sizes[k] * sizeof(float));
+    char *base = (char *)cuda_scratch(c, total);
+    for (size_t k = 0, off = 0; k < count; k++) {
+        bufs[k] = (float *)(base + off);
+        off += cuda_align(sizes[k] * sizeof(float));
+    }
+}
+
 /* x[rows,d] = D z (rows scaled by the precisions), grbm_energy.cu; no argument checks */
 void grbm_scale_rows_launch(cuda_context *c, float *x, const float *z, const float *log_sigma,
                             size_t rows, int d);
