@@ -40,6 +40,9 @@ static trained train_on(const evae_backend *be, const evae_config *cfg, int B)
     evae_model_init(&m, (uint64_t)cfg->train.seed);
     evae_workspace w;
     evae_workspace_create(&w, &m, B, cfg->ssm.projections);
+    evae_prior_fit fit;
+    evae_prior_fit_create(&fit, &m, cfg, B);
+    evae_prior_fit_start(&fit, &m, (uint64_t)cfg->train.seed);
     float *data = evae_upload_dataset(be, &tr, m.decoder == EVAE_DEC_BERNOULLI);
     int *perm = xmalloc((size_t)tr.n * sizeof(int));
     evae_shuffle(perm, tr.n, (uint64_t)cfg->train.seed, 0);
@@ -47,7 +50,7 @@ static trained train_on(const evae_backend *be, const evae_config *cfg, int B)
     be->upload(be, idx, perm, (size_t)tr.n * sizeof(int));
     for (int s = 0; s < STEPS; s++) {
         be->gather_rows(be, w.p, data, idx + (size_t)s * B, B, m.x_dim);
-        evae_train_step(&m, &w, B, cfg, (uint64_t)s);
+        evae_train_step(&m, &w, &fit, B, cfg, (uint64_t)s);
     }
     trained t = {xmalloc(m.n_params * 4), xmalloc(m.n_theta * 4), xmalloc((size_t)B * 4),
                  m.n_params, m.n_theta, B};
@@ -58,6 +61,7 @@ static trained train_on(const evae_backend *be, const evae_config *cfg, int B)
     be->free(be, idx);
     be->free(be, data);
     evae_workspace_free(&w, &m);
+    evae_prior_fit_free(&fit);
     evae_model_free(&m);
     evae_dataset_free(&tr);
     evae_dataset_free(&te);
@@ -99,6 +103,14 @@ int main(void)
     int small = getenv("EVAE_SANITIZER_RUN") != NULL;
     const char *mnist[] = {"data.train_limit=2048", NULL};
     case_of("experiments/mnist.ini", mnist, small ? 32 : 512);
+    /* the other prior objectives, whose host logic runs over the same ops on either backend */
+    const char *objectives[] = {"dsm", "pcd", "snis", "nce"};
+    for (int i = 0; i < 4; i++) {
+        char kv[64];
+        snprintf(kv, sizeof kv, "prior.objective=%s", objectives[i]);
+        const char *o[] = {"data.train_limit=2048", kv, NULL};
+        case_of("experiments/mnist.ini", o, small ? 32 : 512);
+    }
     const char *cifar[] = {"data.dir=data/cifar10-mini", NULL};
     case_of("experiments/cifar10.ini", cifar, small ? 8 : 64);
     return check_report("test_cuda_train");
