@@ -151,6 +151,33 @@ static void check_same(const cJSON *a, const cJSON *b)
     }
 }
 
+/* eval_examples.tsv: a header and one line per test example, whose nll_is average to the
+ * headline (printed with 6 decimals: the mean is within 5e-7 of the exact one) */
+static void check_examples(const char *dir, const cJSON *j)
+{
+    char path[512], line[256];
+    snprintf(path, sizeof path, "%s/eval_examples.tsv", dir);
+    FILE *f = fopen(path, "r");
+    CHECK(f != NULL, "eval_examples.tsv written");
+    if (!f) return;
+    int lines = 0, header = fgets(line, sizeof line, f) && strcmp(line, "example\tnll_is\tneg_elbo\n") == 0;
+    double nll = 0.0, elbo = 0.0;
+    int e;
+    double a, b;
+    while (fscanf(f, "%d\t%lf\t%lf\n", &e, &a, &b) == 3) {
+        CHECK(e == lines, "example %d on line %d", e, lines + 2);
+        nll += a, elbo += b;
+        lines++;
+    }
+    fclose(f);
+    CHECK(header && lines == 30, "eval_examples.tsv: header %d, %d examples", header, lines);
+    const cJSON *es = get(j, "estimates", NULL);
+    CHECK_CLOSE(nll / 30, get(get(es, "nll_importance_sampling", NULL), "value", NULL)->valuedouble,
+                1e-6, 0.0, "per-example NLLs average to the headline");
+    CHECK_CLOSE(elbo / 30, get(get(es, "neg_elbo", NULL), "value", NULL)->valuedouble, 1e-6, 0.0,
+                "per-example -ELBOs average to the -ELBO");
+}
+
 static void run_prior(const char *ini, int grbm)
 {
     char dir[64], kv[128];
@@ -165,6 +192,7 @@ static void run_prior(const char *ini, int grbm)
     CHECK(eval_run(dir, NULL) == 0, "evae eval");
     cJSON *first = read_json(dir);
     check_schema(first, grbm);
+    if (first) check_examples(dir, first);
     CHECK(first && !get(get(first, "log_z", NULL), "objective_log_z", NULL),
           "no objective's own log Z without nce");
     CHECK(file_exists(dir, "eval.md"), "eval.md written");

@@ -107,6 +107,8 @@ static int run_stages(evae_eval_report *r, const evae_model *m, const float *tra
     if (!rc)
         evae_is_summarize(&ex, r->lz.log_z, r->lz.exact ? 0.0 : r->lz.std_err, r->x_dim,
                           r->bits_per_dim, &r->is);
+    /* per example, for comparisons paired by test example */
+    if (!rc) rc = evae_eval_write_examples(r->out_dir, &ex, r->lz.log_z);
 
     /* 3. the classifier of Algorithm 2 */
     if (!rc) {
