@@ -27,6 +27,8 @@
       (out, x, rows, cols, beta))                                                                  \
     X(axpy, void, (float *y, const float *x, size_t n, float a), (y, x, n, a))                     \
     X(sum, double, (const float *x, size_t n), (x, n))                                             \
+    X(accumulate_diff, void, (double *acc, const float *a, const float *b, size_t n),              \
+      (acc, a, b, n))                                                                              \
     X(rand_uniform, void, (float *out, size_t n, uint64_t seed, uint64_t stream),                  \
       (out, n, seed, stream))                                                                      \
     X(rand_normal, void, (float *out, size_t n, uint64_t seed, uint64_t stream),                   \

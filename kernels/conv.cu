@@ -14,16 +14,22 @@
  *    resumed run must continue exactly (docs/DESIGN.md s.5.5) and every other CUDA op is
  *    deterministic already,
  *  - needs at most CONV_WORKSPACE_LIMIT bytes of workspace (taken from the shared scratch).
- * The backend's algorithms() lists the choices for the run manifest. */
+ * conv_choice.h holds that rule as a pure function (tested on every machine); it never accepts
+ * CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION (FP16 operands), TF32 allowed or not. When no candidate
+ * qualifies, the pass falls back to an algorithm that works for every shape (IMPLICIT_GEMM,
+ * ALGO_1: deterministic, FMA, often slow), says so once on stderr, and the line of algorithms()
+ * names the pass and why. The backend's algorithms() lists the choices for the run manifest. */
 #if !__has_include(<cudnn.h>)
 #error "cuDNN (cudnn.h) was not found: install cuDNN 8/9 for this CUDA toolkit, or configure with -DEVAE_WITH_CUDA=OFF"
 #endif
 #include <cudnn.h>
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "conv_choice.h"
 #include "cuda_context.cuh"
 #include "cuda_ops.cuh"
 
@@ -36,19 +42,26 @@
 
 static const size_t CONV_WORKSPACE_LIMIT = (size_t)512 << 20;
 
-/* One convolution shape: its descriptors and chosen algorithms (with their math type and
- * workspace), chosen with or without the restriction to deterministic algorithms. */
+enum { CONV_FWD, CONV_DATA, CONV_FILTER, CONV_PASSES };
+
+/* One pass's algorithm (cuDNN's enum value of the pass's kind), math type and workspace, and the
+ * choice that picked it (choice.index < 0: the fallback). */
+struct conv_pass {
+    int algo;
+    cudnnMathType_t math;
+    size_t workspace;
+    conv_choice choice;
+};
+
+/* One convolution shape: its descriptors and the three passes' algorithms, chosen with or
+ * without the restriction to deterministic algorithms. */
 struct conv_plan {
     evae_conv_shape s;
     int deterministic;
     cudnnTensorDescriptor_t x, y; /* x[N,C,H,W], y[N,K,P,Q] */
     cudnnFilterDescriptor_t w;    /* w[K,C,R,S] */
     cudnnConvolutionDescriptor_t conv;
-    cudnnConvolutionFwdAlgo_t fwd;
-    cudnnConvolutionBwdDataAlgo_t data;
-    cudnnConvolutionBwdFilterAlgo_t filter;
-    cudnnMathType_t fwd_math, data_math, filter_math;
-    size_t fwd_ws, data_ws, filter_ws;
+    conv_pass pass[CONV_PASSES];  /* forward, backward data, backward filter */
 };
 
 /* The context's cuDNN state (cuda_context.conv), made on the first convolution. */
@@ -57,6 +70,7 @@ struct cuda_conv_cache {
     conv_plan **plans;    /* [count] of cap */
     int count, cap;
     char *text;           /* the algorithm list of algorithms() */
+    int warned;           /* a fallback was reported on stderr */
 };
 
 /* cuDNN 9 numbers its versions major * 10000 + minor * 100 + patch, cuDNN 8 major * 1000 +
@@ -81,13 +95,52 @@ static cuda_conv_cache *conv_cache(cuda_context *c)
     return cc;
 }
 
-/* The _v7 heuristics list candidates for the descriptor's math type (FMA, or TENSOR_OP when
- * TF32 is allowed) and for CUDNN_DEFAULT_MATH, which on sm_80+ may use TF32 for float data. In
- * FP32 mode only the FMA candidates qualify; the descriptor is then set to the candidate's math
- * type before it runs. */
-static int math_allowed(cudnnMathType_t m)
+/* cuDNN's math type in conv_choice.h's terms */
+static conv_math math_of(cudnnMathType_t m)
 {
-    return cuda_allow_tf32() || m == CUDNN_FMA_MATH;
+    switch (m) {
+    case CUDNN_FMA_MATH: return CONV_MATH_FMA;
+    case CUDNN_DEFAULT_MATH: return CONV_MATH_DEFAULT;
+    case CUDNN_TENSOR_OP_MATH: return CONV_MATH_TENSOR_OP;
+    case CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION: return CONV_MATH_TENSOR_OP_ALLOW_CONVERSION;
+    default: return CONV_MATH_OTHER;
+    }
+}
+
+/* One pass of plan p: conv_choice.h's rule over cuDNN's candidates perf[got] (the _v7 heuristics
+ * list them for the descriptor's math type, FMA or TENSOR_OP, and for CUDNN_DEFAULT_MATH, which
+ * on sm_80+ may use TF32 for float data). ws_of(algo, &bytes) is the pass's workspace query,
+ * made with the descriptor set to the candidate's math type; a query that says "not supported"
+ * rules the candidate out. With no qualifying candidate the pass takes `fallback` in FMA math
+ * (deterministic, no math conversion, supported for every 2-D shape) and its record says why. */
+template <typename Perf, typename Algo, typename WsQuery>
+static void choose_pass(conv_plan *p, const Perf *perf, int got, WsQuery ws_of, Algo fallback,
+                        conv_pass *out)
+{
+    conv_candidate cand[16];
+    if (got > 16) got = 16;
+    for (int k = 0; k < got; k++) {
+        const Perf *r = &perf[k];
+        cand[k].algo = (int)r->algo;
+        cand[k].math = math_of(r->mathType);
+        cand[k].deterministic = r->determinism == CUDNN_DETERMINISTIC;
+        cand[k].workspace = 0;
+        cand[k].ok = r->status == CUDNN_STATUS_SUCCESS;
+        if (cand[k].ok) {
+            CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv, r->mathType));
+            cand[k].ok = ws_of(r->algo, &cand[k].workspace) == CUDNN_STATUS_SUCCESS;
+        }
+    }
+    out->choice = conv_choose(cand, got, cuda_allow_tf32(), p->deterministic,
+                              CONV_WORKSPACE_LIMIT);
+    const int k = out->choice.index;
+    out->algo = k >= 0 ? (int)perf[k].algo : (int)fallback;
+    out->math = k >= 0 ? perf[k].mathType : CUDNN_FMA_MATH;
+    out->workspace = k >= 0 ? cand[k].workspace : 0;
+    if (k < 0) {
+        CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv, out->math));
+        CUDNN_CHECK(ws_of(fallback, &out->workspace));
+    }
 }
 
 static void choose_fwd(cudnnHandle_t handle, conv_plan *p)
@@ -97,26 +150,12 @@ static void choose_fwd(cudnnHandle_t handle, conv_plan *p)
     CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(handle, p->x, p->w, p->conv, p->y,
                                                        CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &got,
                                                        perf));
-    for (int k = 0; k < got; k++) {
-        const cudnnConvolutionFwdAlgoPerf_t *r = &perf[k];
-        if (r->status != CUDNN_STATUS_SUCCESS || !math_allowed(r->mathType)) continue;
-        if (p->deterministic && r->determinism != CUDNN_DETERMINISTIC) continue;
-        cudnnMathType_t m = r->mathType;
-        size_t ws = 0;
-        CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv, m));
-        /* a query that may say "not supported": that status just rules the candidate out */
-        if (cudnnGetConvolutionForwardWorkspaceSize(handle, p->x, p->w, p->conv, p->y,
-                                                    r->algo, &ws) != CUDNN_STATUS_SUCCESS ||
-            ws > CONV_WORKSPACE_LIMIT)
-            continue;
-        p->fwd = r->algo, p->fwd_math = m, p->fwd_ws = ws;
-        return;
-    }
-    /* implicit GEMM: deterministic, FMA, no workspace, supported for every shape */
-    p->fwd = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM, p->fwd_math = CUDNN_FMA_MATH;
-    CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv, p->fwd_math));
-    CUDNN_CHECK(cudnnGetConvolutionForwardWorkspaceSize(handle, p->x, p->w, p->conv, p->y,
-                                                        p->fwd, &p->fwd_ws));
+    choose_pass(p, perf, got,
+                [&](cudnnConvolutionFwdAlgo_t a, size_t *bytes) {
+                    return cudnnGetConvolutionForwardWorkspaceSize(handle, p->x, p->w, p->conv,
+                                                                   p->y, a, bytes);
+                },
+                CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM, &p->pass[CONV_FWD]);
 }
 
 static void choose_data(cudnnHandle_t handle, conv_plan *p)
@@ -125,25 +164,12 @@ static void choose_data(cudnnHandle_t handle, conv_plan *p)
     int got = 0;
     CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(
         handle, p->w, p->y, p->conv, p->x, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &got, perf));
-    for (int k = 0; k < got; k++) {
-        const cudnnConvolutionBwdDataAlgoPerf_t *r = &perf[k];
-        if (r->status != CUDNN_STATUS_SUCCESS || !math_allowed(r->mathType)) continue;
-        if (p->deterministic && r->determinism != CUDNN_DETERMINISTIC) continue;
-        cudnnMathType_t m = r->mathType;
-        size_t ws = 0;
-        CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv, m));
-        if (cudnnGetConvolutionBackwardDataWorkspaceSize(handle, p->w, p->y, p->conv, p->x,
-                                                         r->algo, &ws) != CUDNN_STATUS_SUCCESS ||
-            ws > CONV_WORKSPACE_LIMIT)
-            continue;
-        p->data = r->algo, p->data_math = m, p->data_ws = ws;
-        return;
-    }
-    /* ALGO_1: deterministic and supported for every 2-D shape */
-    p->data = CUDNN_CONVOLUTION_BWD_DATA_ALGO_1, p->data_math = CUDNN_FMA_MATH;
-    CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv, p->data_math));
-    CUDNN_CHECK(cudnnGetConvolutionBackwardDataWorkspaceSize(handle, p->w, p->y, p->conv, p->x,
-                                                             p->data, &p->data_ws));
+    choose_pass(p, perf, got,
+                [&](cudnnConvolutionBwdDataAlgo_t a, size_t *bytes) {
+                    return cudnnGetConvolutionBackwardDataWorkspaceSize(handle, p->w, p->y,
+                                                                        p->conv, p->x, a, bytes);
+                },
+                CUDNN_CONVOLUTION_BWD_DATA_ALGO_1, &p->pass[CONV_DATA]);
 }
 
 static void choose_filter(cudnnHandle_t handle, conv_plan *p)
@@ -153,26 +179,35 @@ static void choose_filter(cudnnHandle_t handle, conv_plan *p)
     CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(
         handle, p->x, p->y, p->conv, p->w, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &got,
         perf));
-    for (int k = 0; k < got; k++) {
-        const cudnnConvolutionBwdFilterAlgoPerf_t *r = &perf[k];
-        if (r->status != CUDNN_STATUS_SUCCESS || !math_allowed(r->mathType)) continue;
-        if (p->deterministic && r->determinism != CUDNN_DETERMINISTIC) continue;
-        cudnnMathType_t m = r->mathType;
-        size_t ws = 0;
-        CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv, m));
-        if (cudnnGetConvolutionBackwardFilterWorkspaceSize(handle, p->x, p->y, p->conv,
-                                                           p->w, r->algo,
-                                                           &ws) != CUDNN_STATUS_SUCCESS ||
-            ws > CONV_WORKSPACE_LIMIT)
-            continue;
-        p->filter = r->algo, p->filter_math = m, p->filter_ws = ws;
-        return;
+    choose_pass(p, perf, got,
+                [&](cudnnConvolutionBwdFilterAlgo_t a, size_t *bytes) {
+                    return cudnnGetConvolutionBackwardFilterWorkspaceSize(handle, p->x, p->y,
+                                                                          p->conv, p->w, a, bytes);
+                },
+                CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1, &p->pass[CONV_FILTER]);
+}
+
+static const char *pass_name(int pass);
+static const char *algo_name(int pass, int algo);
+
+/* Says once per process, on stderr, that a pass fell back; every fallback is in algorithms(). */
+static void warn_fallback(cuda_conv_cache *cc, const conv_plan *p)
+{
+    for (int k = 0; k < CONV_PASSES && !cc->warned; k++) {
+        const conv_pass *q = &p->pass[k];
+        if (q->choice.index >= 0) continue;
+        char why[200];
+        conv_choice_describe(&q->choice, cuda_allow_tf32(), why, sizeof why);
+        const evae_conv_shape *s = &p->s;
+        fprintf(stderr,
+                "evae: cuDNN offers no usable algorithm for the %s pass of the convolution "
+                "%d,%d,%d,%d %d,%d,%d stride %d pad %d (%s%s): it runs %s, which may be slow; "
+                "the run manifest's algorithms list every such fallback\n",
+                pass_name(k), s->N, s->C, s->H, s->W, s->K, s->R, s->S, s->stride, s->pad, why,
+                p->deterministic ? ", deterministic algorithms only" : "",
+                algo_name(k, q->algo));
+        cc->warned = 1;
     }
-    /* ALGO_1: deterministic and supported for every 2-D shape */
-    p->filter = CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1, p->filter_math = CUDNN_FMA_MATH;
-    CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv, p->filter_math));
-    CUDNN_CHECK(cudnnGetConvolutionBackwardFilterWorkspaceSize(handle, p->x, p->y, p->conv, p->w,
-                                                               p->filter, &p->filter_ws));
 }
 
 /* The cached plan for shape s under the context's determinism setting (made on first use); the
@@ -217,6 +252,7 @@ static conv_plan *plan_for(cuda_context *c, const evae_conv_shape *s)
     choose_fwd(cc->handle, p);
     choose_data(cc->handle, p);
     choose_filter(cc->handle, p);
+    warn_fallback(cc, p);
     if (cc->count == cc->cap) {
         int cap = cc->cap ? 2 * cc->cap : 16;
         conv_plan **grown = (conv_plan **)realloc(cc->plans, (size_t)cap * sizeof *grown);
@@ -248,10 +284,12 @@ static void conv_forward_launch(cuda_context *c, const evae_conv_shape *s, const
                                 const float *w, float *y)
 {
     conv_plan *p = plan_for(c, s);
-    void *ws = p->fwd_ws ? cuda_scratch(c, p->fwd_ws) : NULL;
-    CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv, p->fwd_math));
+    const conv_pass *q = &p->pass[CONV_FWD];
+    void *ws = q->workspace ? cuda_scratch(c, q->workspace) : NULL;
+    CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv, q->math));
     CUDNN_CHECK(cudnnConvolutionForward(c->conv->handle, &conv_one, p->x, x, p->w, w, p->conv,
-                                        p->fwd, ws, p->fwd_ws, &conv_zero, p->y, y));
+                                        (cudnnConvolutionFwdAlgo_t)q->algo, ws, q->workspace,
+                                        &conv_zero, p->y, y));
     CUDA_CHECK_LAUNCH();
 }
 
@@ -270,11 +308,12 @@ static void conv_backward_data_launch(cuda_context *c, const evae_conv_shape *s,
                                       const float *w, float *dx)
 {
     conv_plan *p = plan_for(c, s);
-    void *ws = p->data_ws ? cuda_scratch(c, p->data_ws) : NULL;
-    CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv, p->data_math));
+    const conv_pass *q = &p->pass[CONV_DATA];
+    void *ws = q->workspace ? cuda_scratch(c, q->workspace) : NULL;
+    CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv, q->math));
     CUDNN_CHECK(cudnnConvolutionBackwardData(c->conv->handle, &conv_one, p->w, w, p->y, dy,
-                                             p->conv, p->data, ws, p->data_ws, &conv_zero, p->x,
-                                             dx));
+                                             p->conv, (cudnnConvolutionBwdDataAlgo_t)q->algo, ws,
+                                             q->workspace, &conv_zero, p->x, dx));
     CUDA_CHECK_LAUNCH();
 }
 
@@ -301,12 +340,13 @@ static void conv_backward_filter_launch(cuda_context *c, const evae_conv_shape *
         return;
     }
     conv_plan *p = plan_for(c, s);
-    void *ws = p->filter_ws ? cuda_scratch(c, p->filter_ws) : NULL;
-    CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv, p->filter_math));
+    const conv_pass *q = &p->pass[CONV_FILTER];
+    void *ws = q->workspace ? cuda_scratch(c, q->workspace) : NULL;
+    CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv, q->math));
     /* cuDNN reads dw only when beta != 0, like BLAS */
     CUDNN_CHECK(cudnnConvolutionBackwardFilter(c->conv->handle, &conv_one, p->x, x, p->y, dy,
-                                               p->conv, p->filter, ws, p->filter_ws, &beta, p->w,
-                                               dw));
+                                               p->conv, (cudnnConvolutionBwdFilterAlgo_t)q->algo,
+                                               ws, q->workspace, &beta, p->w, dw));
     CUDA_CHECK_LAUNCH();
 }
 
@@ -322,25 +362,23 @@ void cuda_conv_backward_filter(const evae_backend *be, const evae_conv_shape *s,
 
 /* ---- manifest and knobs ---- */
 
-static const char *fwd_name(cudnnConvolutionFwdAlgo_t a)
+/* the algorithm names of each pass's enum, in enum order */
+static const char *algo_name(int pass, int algo)
 {
-    static const char *names[] = {"IMPLICIT_GEMM", "IMPLICIT_PRECOMP_GEMM", "GEMM", "DIRECT",
-                                  "FFT", "FFT_TILING", "WINOGRAD", "WINOGRAD_NONFUSED"};
-    return (int)a >= 0 && (int)a < (int)(sizeof names / sizeof *names) ? names[a] : "?";
+    static const char *fwd[] = {"IMPLICIT_GEMM", "IMPLICIT_PRECOMP_GEMM", "GEMM", "DIRECT", "FFT",
+                                "FFT_TILING", "WINOGRAD", "WINOGRAD_NONFUSED"};
+    static const char *data[] = {"ALGO_0", "ALGO_1", "FFT", "FFT_TILING", "WINOGRAD",
+                                 "WINOGRAD_NONFUSED"};
+    static const char *filter[] = {"ALGO_0", "ALGO_1", "FFT", "ALGO_3", "WINOGRAD",
+                                   "WINOGRAD_NONFUSED", "FFT_TILING"};
+    const char *const *names = pass == CONV_FWD ? fwd : pass == CONV_DATA ? data : filter;
+    int count = pass == CONV_FWD ? 8 : pass == CONV_DATA ? 6 : 7;
+    return algo >= 0 && algo < count ? names[algo] : "?";
 }
 
-static const char *data_name(cudnnConvolutionBwdDataAlgo_t a)
+static const char *pass_name(int pass)
 {
-    static const char *names[] = {"ALGO_0", "ALGO_1", "FFT", "FFT_TILING", "WINOGRAD",
-                                  "WINOGRAD_NONFUSED"};
-    return (int)a >= 0 && (int)a < (int)(sizeof names / sizeof *names) ? names[a] : "?";
-}
-
-static const char *filter_name(cudnnConvolutionBwdFilterAlgo_t a)
-{
-    static const char *names[] = {"ALGO_0", "ALGO_1", "FFT", "ALGO_3", "WINOGRAD",
-                                  "WINOGRAD_NONFUSED", "FFT_TILING"};
-    return (int)a >= 0 && (int)a < (int)(sizeof names / sizeof *names) ? names[a] : "?";
+    return pass == CONV_FWD ? "forward" : pass == CONV_DATA ? "backward data" : "backward filter";
 }
 
 static const char *math_name(cudnnMathType_t m)
@@ -354,42 +392,61 @@ static const char *math_name(cudnnMathType_t m)
     }
 }
 
+/* text[cap] += the formatted text, as far as it fits (*len counts what is there) */
+static void append(char *text, size_t cap, size_t *len, const char *fmt, ...)
+{
+    if (*len + 1 >= cap) return;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(text + *len, cap - *len, fmt, ap);
+    va_end(ap);
+    if (n > 0) *len = *len + (size_t)n < cap ? *len + (size_t)n : cap - 1;
+}
+
+/* One plan's line of algorithms(): the shape, each pass's algorithm(math), the setting, and for
+ * a pass that fell back why (cuDNN offered nothing the setting allows). Returns its length. */
+static size_t plan_line(const conv_plan *p, char *line, size_t cap)
+{
+    static const char *const key[CONV_PASSES] = {"fwd", "bwd_data", "bwd_filter"};
+    const evae_conv_shape *s = &p->s;
+    size_t len = 0;
+    append(line, cap - 1, &len, "%d,%d,%d,%d %d,%d,%d stride %d pad %d:", s->N, s->C, s->H, s->W,
+           s->K, s->R, s->S, s->stride, s->pad);
+    for (int q = 0; q < CONV_PASSES; q++)
+        append(line, cap - 1, &len, " %s=%s(%s)", key[q], algo_name(q, p->pass[q].algo),
+               math_name(p->pass[q].math));
+    if (p->deterministic) append(line, cap - 1, &len, " deterministic");
+    for (int q = 0; q < CONV_PASSES; q++) {
+        if (p->pass[q].choice.index >= 0) continue;
+        char why[200];
+        conv_choice_describe(&p->pass[q].choice, cuda_allow_tf32(), why, sizeof why);
+        append(line, cap - 1, &len, "; %s fallback, %s", key[q], why);
+    }
+    line[len++] = '\n'; /* cap - 1 above kept room for it */
+    line[len] = '\0';
+    return len;
+}
+
 /* backend.algorithms: one line per convolution shape (and determinism setting) planned so far */
 const char *cuda_algorithms(const evae_backend *be)
 {
     cuda_conv_cache *cc = cuda_of(be)->conv;
     if (!cc) return "";
+    char line[1024];
     size_t need = 1;
-    char line[400];
-    for (int pass = 0; pass < 2; pass++) {
-        size_t used = 0;
-        if (pass == 1) {
-            char *grown = (char *)realloc(cc->text, need);
-            if (!grown) {
-                fprintf(stderr, "evae: out of host memory at %s:%d\n", __FILE__, __LINE__);
-                abort();
-            }
-            cc->text = grown;
-            cc->text[0] = '\0';
-        }
-        for (int k = 0; k < cc->count; k++) {
-            const conv_plan *p = cc->plans[k];
-            const evae_conv_shape *s = &p->s;
-            int len = snprintf(line, sizeof line,
-                               "%d,%d,%d,%d %d,%d,%d stride %d pad %d: fwd=%s(%s) bwd_data=%s(%s) "
-                               "bwd_filter=%s(%s)%s\n",
-                               s->N, s->C, s->H, s->W, s->K, s->R, s->S, s->stride, s->pad,
-                               fwd_name(p->fwd), math_name(p->fwd_math), data_name(p->data),
-                               math_name(p->data_math), filter_name(p->filter),
-                               math_name(p->filter_math), p->deterministic ? " deterministic" : "");
-            if (len < 0) len = 0;
-            if ((size_t)len >= sizeof line) len = (int)sizeof line - 1;
-            if (pass == 0)
-                need += (size_t)len;
-            else
-                memcpy(cc->text + used, line, (size_t)len + 1);
-            used += (size_t)len;
-        }
+    for (int k = 0; k < cc->count; k++) need += plan_line(cc->plans[k], line, sizeof line);
+    char *grown = (char *)realloc(cc->text, need);
+    if (!grown) {
+        fprintf(stderr, "evae: out of host memory at %s:%d\n", __FILE__, __LINE__);
+        abort();
     }
+    cc->text = grown;
+    size_t used = 0;
+    for (int k = 0; k < cc->count; k++) {
+        size_t len = plan_line(cc->plans[k], line, sizeof line);
+        memcpy(cc->text + used, line, len);
+        used += len;
+    }
+    cc->text[used] = '\0';
     return cc->text;
 }

@@ -213,6 +213,7 @@ void cuda_fill_table(evae_backend *t, cuda_context *c)
     t->col_sum = cuda_col_sum;
     t->axpy = cuda_axpy;
     t->sum = cuda_sum;
+    t->accumulate_diff = cuda_accumulate_diff;
     t->rand_uniform = cuda_rand_uniform;
     t->rand_normal = cuda_rand_normal;
     t->rand_rademacher = cuda_rand_rademacher;

@@ -31,6 +31,10 @@ struct cuda_context {
     void *scratch;                /* shared temporary buffer of scratch_bytes, see cuda_scratch */
     size_t scratch_bytes;
     int force_general;            /* GRBM ops: always take the general (cuBLAS) path */
+    int grbm_grid_cap;            /* GRBM ops: at most this many blocks a launch (tests; 0: none) */
+    int grbm_last_shared;         /* the last GRBM op's path (1: W in shared memory), its blocks, */
+    int grbm_last_blocks;         /* and the trips of its loop over examples or chain groups in */
+    int grbm_last_trips;          /* the busiest block (the tests' hook reads them) */
     int conv_deterministic;       /* cuDNN: only deterministic algorithms (the default) */
     cuda_conv_cache *conv;        /* made on the first convolution */
     char describe_text[512];      /* describe()'s answer */

@@ -45,6 +45,8 @@ void cuda_col_sum(const evae_backend *be, float *out, const float *x, int rows, 
 void cuda_channel_sum(const evae_backend *be, float *out, const float *x, int N, int C, int HW,
                       float beta);
 double cuda_sum(const evae_backend *be, const float *x, size_t n);
+void cuda_accumulate_diff(const evae_backend *be, double *acc, const float *a, const float *b,
+                          size_t n);
 /* col_sum's launcher, for ops that already hold the scratch buffer: its partial sums go to
  * ws[col_sum_workspace_floats(c, rows, cols)] (0 floats: ws may be NULL). No argument checks. */
 size_t col_sum_workspace_floats(cuda_context *c, int rows, int cols);

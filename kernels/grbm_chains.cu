@@ -131,8 +131,8 @@ static void chain_kernel_launch(cuda_context *c, grbm_view g, const float *WT, i
     size_t bytes = chain_bytes(d, n, CPB, SMEM_W);
     grbm_allow_smem(kernel, bytes);
     int groups = (B + CPB - 1) / CPB;
-    int blocks = grbm_resident_blocks(c, kernel, GRBM_THREADS, bytes);
-    if (blocks > groups) blocks = groups;
+    int blocks = grbm_item_blocks(c, grbm_resident_blocks(c, kernel, GRBM_THREADS, bytes), groups,
+                                  SMEM_W);
     kernel<<<blocks, GRBM_THREADS, bytes, c->stream>>>(
         g, WT, d, n, z, B, steps, param, seed, stream);
     CUDA_CHECK_LAUNCH();
@@ -149,8 +149,8 @@ static void chains_launch(cuda_context *c, const float *theta, int d, int n, flo
     }
     float *WT = (float *)cuda_scratch(c, (size_t)d * n * sizeof(float)); /* [n,d] */
     if ((size_t)d * n > 0) {
-        grbm_transpose_kernel<<<cuda_grid_for(c, (size_t)d * n, EVAE_THREADS), EVAE_THREADS, 0,
-                                c->stream>>>(WT, g.W, d, n);
+        grbm_transpose_kernel<<<grbm_grid_for(c, (size_t)d * n), EVAE_THREADS, 0, c->stream>>>(
+            WT, g.W, d, n);
         CUDA_CHECK_LAUNCH();
     }
     if (chain_bytes(d, n, 8, false) + 1024 <= c->smem_optin)

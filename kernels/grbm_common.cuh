@@ -102,6 +102,34 @@ static inline void grbm_carve_scratch(cuda_context *c, const size_t *sizes, size
     }
 }
 
+/* The tests' cap on a GRBM launch's blocks (evae_cuda_set_grbm_grid_cap; 0: none), so that the
+ * loops over examples, chains and elements take several trips per block at test sizes, as they
+ * do in training (B = 512), AIS (1,000 chains) and evaluation (5,000 rows) on a large card. */
+static inline unsigned grbm_capped(const cuda_context *c, unsigned blocks)
+{
+    return c->grbm_grid_cap > 0 && blocks > (unsigned)c->grbm_grid_cap ? (unsigned)c->grbm_grid_cap
+                                                                        : blocks;
+}
+
+/* Blocks of the kernel that loops over an op's `items` examples (or chain groups) with stride
+ * gridDim.x: at most `limit` (resident blocks, or the row-kernel cap), the items and the tests'
+ * cap, at least 1. Records the launch for evae_cuda_grbm_last_launch. */
+static inline int grbm_item_blocks(cuda_context *c, int limit, int items, bool shared)
+{
+    int blocks = limit < items ? limit : items;
+    blocks = (int)grbm_capped(c, blocks < 1 ? 1u : (unsigned)blocks);
+    c->grbm_last_shared = shared;
+    c->grbm_last_blocks = blocks;
+    c->grbm_last_trips = (items + blocks - 1) / blocks;
+    return blocks;
+}
+
+/* Blocks of a GRBM grid-stride kernel over n elements (cuda_grid_for under the tests' cap) */
+static inline unsigned grbm_grid_for(const cuda_context *c, size_t n)
+{
+    return grbm_capped(c, cuda_grid_for(c, n, EVAE_THREADS));
+}
+
 /* x[rows,d] = D z (rows scaled by the precisions), grbm_energy.cu; no argument checks */
 void grbm_scale_rows_launch(cuda_context *c, float *x, const float *z, const float *log_sigma,
                             size_t rows, int d);

@@ -72,7 +72,7 @@ void grbm_scale_rows_launch(cuda_context *c, float *x, const float *z, const flo
                             size_t rows, int d)
 {
     size_t count = rows * (size_t)d;
-    grbm_scale_rows_kernel<<<cuda_grid_for(c, count, EVAE_THREADS), EVAE_THREADS, 0, c->stream>>>(
+    grbm_scale_rows_kernel<<<grbm_grid_for(c, count), EVAE_THREADS, 0, c->stream>>>(
         x, z, log_sigma, (int)rows, d);
     CUDA_CHECK_LAUNCH();
 }
@@ -116,8 +116,8 @@ static void energy_fused_launch(cuda_context *c, grbm_view g, int d, int n, floa
 {
     size_t fused = energy_fused_bytes(d, n);
     grbm_allow_smem(energy_fused_kernel, fused);
-    int blocks = grbm_resident_blocks(c, energy_fused_kernel, GRBM_THREADS, fused);
-    if (blocks > B) blocks = B;
+    int blocks = grbm_item_blocks(
+        c, grbm_resident_blocks(c, energy_fused_kernel, GRBM_THREADS, fused), B, true);
     energy_fused_kernel<<<blocks, GRBM_THREADS, fused, c->stream>>>(g, d, n, beta, z, B, E, dEdz);
     CUDA_CHECK_LAUNCH();
 }
@@ -133,12 +133,13 @@ static void energy_general_launch(const evae_backend *be, grbm_view g, int d, in
     float *A = (float *)(ws + cuda_align(bd * sizeof(float))); /* [B,n] a - b, then p */
     grbm_scale_rows_launch(c, x, z, g.log_sigma, (size_t)B, d);
     cuda_gemm(be, 0, 0, B, n, d, 1.0f, x, g.W, 0.0f, A);
-    energy_rows_kernel<<<cuda_row_blocks(c, B), GRBM_THREADS, 0, c->stream>>>(
-        g, d, n, beta, z, B, A, E, dEdz != NULL);
+    const int rows = grbm_item_blocks(c, (int)cuda_row_blocks(c, B), B, false);
+    energy_rows_kernel<<<rows, GRBM_THREADS, 0, c->stream>>>(g, d, n, beta, z, B, A, E,
+                                                            dEdz != NULL);
     CUDA_CHECK_LAUNCH();
     if (!dEdz) return;
     cuda_gemm(be, 0, 1, B, d, n, 1.0f, A, g.W, 0.0f, x);
-    energy_grad_kernel<<<cuda_grid_for(c, bd, EVAE_THREADS), EVAE_THREADS, 0, c->stream>>>(
+    energy_grad_kernel<<<grbm_grid_for(c, bd), EVAE_THREADS, 0, c->stream>>>(
         g, d, beta, z, B, x, dEdz);
     CUDA_CHECK_LAUNCH();
 }

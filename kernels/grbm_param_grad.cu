@@ -60,11 +60,11 @@ static void param_grad_launch(const evae_backend *be, grbm_view g, int d, int n,
 
     grbm_scale_rows_launch(c, x, z, g.log_sigma, (size_t)B, d);
     cuda_gemm(be, 0, 0, B, n, d, 1.0f, x, g.W, 0.0f, A);
-    param_grad_hidden_kernel<<<cuda_grid_for(c, bn, EVAE_THREADS), EVAE_THREADS, 0, c->stream>>>(
+    param_grad_hidden_kernel<<<grbm_grid_for(c, bn), EVAE_THREADS, 0, c->stream>>>(
         g.b, n, B, w, A, P);
     CUDA_CHECK_LAUNCH();
     cuda_gemm(be, 0, 1, B, d, n, 1.0f, A, g.W, 0.0f, G);
-    param_grad_visible_kernel<<<cuda_grid_for(c, bd, EVAE_THREADS), EVAE_THREADS, 0,
+    param_grad_visible_kernel<<<grbm_grid_for(c, bd), EVAE_THREADS, 0,
                                 c->stream>>>(g, d, B, z, w, G, R);
     CUDA_CHECK_LAUNCH();
     /* theta's layout (evae/math/grbm.h): [mu (d) | log_sigma (d) | W (d x n) | b (n)] */

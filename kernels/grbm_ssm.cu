@@ -325,19 +325,20 @@ static void ssm_general_launch(const evae_backend *be, grbm_view g, int d, int n
     if (M > 0) grbm_scale_rows_launch(c, Y, v, g.log_sigma, BM, d);
     cuda_gemm(be, 0, 0, B, n, d, 1.0f, x, g.W, 0.0f, A);
     cuda_gemm(be, 0, 0, (int)BM, n, d, 1.0f, Y, g.W, 0.0f, U); /* nothing when M = 0 */
-    ssm_hidden_kernel<<<cuda_grid_for(c, bn, EVAE_THREADS), EVAE_THREADS, 0, c->stream>>>(
+    ssm_hidden_kernel<<<grbm_grid_for(c, bn), EVAE_THREADS, 0, c->stream>>>(
         g.b, n, B, M, A, U, Q, GA, TH);
     CUDA_CHECK_LAUNCH();
     cuda_gemm(be, 0, 1, B, d, n, 1.0f, A, g.W, 0.0f, G);
-    ssm_rows_kernel<<<cuda_row_blocks(c, B), GRBM_THREADS, 0, c->stream>>>(
-        g, d, n, z, B, v, M, vr, offset, TH, G, GS, DD, J);
+    const int rows = grbm_item_blocks(c, (int)cuda_row_blocks(c, B), B, false);
+    ssm_rows_kernel<<<rows, GRBM_THREADS, 0, c->stream>>>(g, d, n, z, B, v, M, vr, offset, TH, G,
+                                                         GS, DD, J);
     CUDA_CHECK_LAUNCH();
 
     /* backward */
     float *dP = TH;
     cuda_gemm(be, 1, 0, d, n, B, 1.0f, GS, A, 0.0f, g_W); /* GG^T p */
     cuda_gemm(be, 0, 0, B, n, d, 1.0f, GS, g.W, 0.0f, dP);
-    ssm_ga_kernel<<<cuda_grid_for(c, bn, EVAE_THREADS), EVAE_THREADS, 0, c->stream>>>(
+    ssm_ga_kernel<<<grbm_grid_for(c, bn), EVAE_THREADS, 0, c->stream>>>(
         GA, Q, dP, bn);
     CUDA_CHECK_LAUNCH();
     cuda_gemm(be, 1, 0, d, n, B, 1.0f, x, GA, 1.0f, g_W);         /* + x^T GA */
@@ -346,11 +347,11 @@ static void ssm_general_launch(const evae_backend *be, grbm_view g, int d, int n
     col_sum_launch(c, g_mu, GS, B, d, 0.0f, ws);
     cuda_gemm(be, 0, 1, B, d, n, 1.0f, GA, g.W, 0.0f, x);         /* x <- GA W^T */
     cuda_gemm(be, 0, 1, (int)BM, d, n, 1.0f, U, g.W, 0.0f, Y);    /* Y <- GU W^T */
-    ssm_dd_kernel<<<cuda_grid_for(c, bd, EVAE_THREADS), EVAE_THREADS, 0, c->stream>>>(
+    ssm_dd_kernel<<<grbm_grid_for(c, bd), EVAE_THREADS, 0, c->stream>>>(
         DD, x, z, Y, v, B, d, M);
     CUDA_CHECK_LAUNCH();
     col_sum_launch(c, g_ls, DD, B, d, 0.0f, ws);
-    ssm_log_sigma_kernel<<<cuda_grid_for(c, (size_t)d, EVAE_THREADS), EVAE_THREADS, 0,
+    ssm_log_sigma_kernel<<<grbm_grid_for(c, (size_t)d), EVAE_THREADS, 0,
                            c->stream>>>(g_ls, g.log_sigma, d);
     CUDA_CHECK_LAUNCH();
 }
@@ -362,8 +363,8 @@ static void ssm_fused_launch(cuda_context *c, grbm_view g, int d, int n, const f
 {
     size_t size = evae_grbm_size(d, n), fused = grbm_ssm_fused_bytes(d, n);
     grbm_allow_smem(ssm_fused_kernel, fused);
-    int blocks = grbm_resident_blocks(c, ssm_fused_kernel, GRBM_THREADS, fused);
-    if (blocks > B) blocks = B;
+    int blocks = grbm_item_blocks(
+        c, grbm_resident_blocks(c, ssm_fused_kernel, GRBM_THREADS, fused), B, true);
     size_t col_ws = col_sum_workspace_floats(c, blocks, (int)size);
     char *base = (char *)cuda_scratch(c, cuda_align((size_t)blocks * size * sizeof(float)) +
                                              col_ws * sizeof(float));

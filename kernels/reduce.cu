@@ -1,8 +1,8 @@
 /* Reductions (the twin of src/backend/cpu/reduce.c): column sums (bias gradients), channel sums
- * (conv bias gradients) and the scalar sum. All are deterministic: each output is a fixed tree
- * over fixed slices, no atomics. Long reductions split into slices summed by separate blocks
- * into scratch, then a second kernel adds the slices in order, so a short wide sum and a long
- * narrow one both fill the device.
+ * (conv bias gradients), the scalar sum and running sums in double. All are deterministic: each
+ * output is a fixed tree over fixed slices, no atomics. Long reductions split into slices summed
+ * by separate blocks into scratch, then a second kernel adds the slices in order, so a short wide
+ * sum and a long narrow one both fill the device.
  *
  * beta follows BLAS: with beta = 0 the old output is not read (it may hold anything, NaN too). */
 #include "block_reduce.cuh"
@@ -211,4 +211,32 @@ double cuda_sum(const evae_backend *be, const float *x, size_t n)
     if (n == 0) return 0.0;
     cuda_need_buf("sum", "x", x, true);
     return sum_launch(cuda_of(be), x, n);
+}
+
+/* ---- accumulate_diff: acc[n] += (double)a[n] - (double)b[n] ---- */
+
+/* the CPU's expression element by element: the same double roundings, so the same bits */
+static __global__ void accumulate_diff_kernel(double *acc, const float *a, const float *b, size_t n)
+{
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
+         i += (size_t)gridDim.x * blockDim.x)
+        acc[i] += (double)a[i] - (double)b[i];
+}
+
+static void accumulate_diff_launch(cuda_context *c, double *acc, const float *a, const float *b,
+                                   size_t n)
+{
+    accumulate_diff_kernel<<<cuda_grid_for(c, n, EVAE_THREADS), EVAE_THREADS, 0, c->stream>>>(
+        acc, a, b, n);
+    CUDA_CHECK_LAUNCH();
+}
+
+void cuda_accumulate_diff(const evae_backend *be, double *acc, const float *a, const float *b,
+                          size_t n)
+{
+    if (n == 0) return;
+    cuda_need_buf("accumulate_diff", "acc", acc, true);
+    cuda_need_buf("accumulate_diff", "a", a, true);
+    cuda_need_buf("accumulate_diff", "b", b, true);
+    accumulate_diff_launch(cuda_of(be), acc, a, b, n);
 }

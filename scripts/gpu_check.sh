@@ -182,7 +182,7 @@ step_cpu_tests() { ctest --test-dir "$BUILD" -L cpu -j "$JOBS" --output-on-failu
 
 step_gpu_tests() {
     local log="$LOGS/gpu-tests.ctest" rc
-    ctest --test-dir "$BUILD" -L gpu -j 3 --output-on-failure -V > "$log" 2>&1
+    ctest --test-dir "$BUILD" -L gpu -j 4 --output-on-failure -V > "$log" 2>&1
     rc=$?
     cat "$log"
     if grep -q "(Skipped)\|\*\*\*Skipped\|Not Run" "$log"; then
@@ -230,7 +230,8 @@ sanitize() {
     local port=49152 # side by side, each its own connection ports
     for t in "${tests[@]}"; do
         [ -x "$BUILD/$t" ] || { echo "$BUILD/$t was not built"; rc=1; continue; }
-        EVAE_SANITIZER_RUN=1 "$SANITIZER" --tool "$tool" --error-exitcode 1 --port "$port" \
+        EVAE_SANITIZER_RUN=1 EVAE_BIN="$ROOT/$BUILD/evae" OPENBLAS_NUM_THREADS=2 \
+            "$SANITIZER" --tool "$tool" --error-exitcode 1 --port "$port" \
             "${filter[@]}" "$BUILD/$t" > "$LOGS/$tool-$t.log" 2>&1 &
         pids+=("$!:$t")
         port=$((port + 100))

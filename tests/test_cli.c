@@ -60,37 +60,97 @@ int main(void)
                         "sample.steps=5";
 
     /* config errors name the key */
-    CHECK(evae("train experiments/mnist.ini train.epoch=1") != 0 &&
+    CHECK(evae("train experiments/mnist.ini train.epoch=1") == 1 &&
               output_has("unknown key 'train.epoch'"), "unknown key");
-    CHECK(evae("train experiments/mnist.ini train.epochs=-1") != 0 &&
+    CHECK(evae("train experiments/mnist.ini train.epochs=-1") == 1 &&
               output_has("train.epochs"), "out of range");
-    CHECK(evae("train experiments/nope.ini") != 0 && output_has("experiments/nope.ini"),
+    CHECK(evae("train experiments/nope.ini") == 1 && output_has("experiments/nope.ini"),
           "missing config file");
     CHECK(evae("frobnicate") == 2 && output_has("unknown command"), "unknown command");
 
     /* missing data folder names the file */
     snprintf(args, sizeof args, "train experiments/mnist.ini %s data.dir=%s/none run.dir=%s/r0",
              small, dir, dir);
-    CHECK(evae(args) != 0 && output_has("/none") && output_has("train-images"), "missing data");
+    CHECK(evae(args) == 1 && output_has("/none") && output_has("train-images"), "missing data");
 
     /* unwritable run folder: its parent is a regular file */
     snprintf(args, sizeof args, "train experiments/mnist.ini %s run.dir=%s/out.txt/run", small, dir);
-    CHECK(evae(args) != 0 && output_has("cannot create folder"), "unwritable run folder");
+    CHECK(evae(args) == 1 && output_has("cannot create folder"), "unwritable run folder");
 
     /* a real short run, then sampling from it */
     snprintf(args, sizeof args, "train experiments/mnist.ini %s train.epochs=1 run.dir=%s", small,
              run);
     CHECK(evae(args) == 0, "training");
+    char config_path[512], *config_before = NULL, *config_after = NULL;
+    snprintf(config_path, sizeof config_path, "%s/config.ini", run);
+    long config_len = file_bytes(config_path, &config_before);
+    CHECK(config_len > 0, "config.ini of the run");
+
+    /* a run stopped before its first checkpoint resumes from the start, exactly */
+    snprintf(ckpt, sizeof ckpt, "%s/%s", run, EVAE_CHECKPOINT_FILE);
+    char *first, *again;
+    long first_len = file_bytes(ckpt, &first);
+    remove(ckpt);
+    snprintf(args, sizeof args, "train --resume %s", run);
+    CHECK(evae(args) == 0 && output_has("no checkpoint yet"), "resume without a checkpoint");
+    CHECK(first_len > 0 && file_bytes(ckpt, &again) == first_len &&
+              memcmp(first, again, (size_t)first_len) == 0,
+          "resumed from the start, the checkpoint differs from the first run's");
+    free(first);
+    free(again);
+
+    /* a resume with nothing to train says so, and rewrites nothing */
+    snprintf(args, sizeof args, "train --resume %s train.epochs=1", run);
+    CHECK(evae(args) == 0 && output_has("already complete") && output_has("train.epochs"),
+          "resume of a complete run");
+    snprintf(args, sizeof args, "train --resume %s train.epochs=0", run);
+    CHECK(evae(args) == 1 && output_has("epoch 1") && output_has("train.epochs=0"),
+          "resume with train.epochs below the checkpoint's epoch");
+    CHECK(file_bytes(config_path, &config_after) == config_len &&
+              memcmp(config_before, config_after, (size_t)config_len) == 0,
+          "a resume with nothing to train rewrote config.ini");
+    free(config_after);
+
+    /* temporary files left by writes that were cut off are removed on resume (others' files
+     * stay), and the grids of the checkpoint's epoch, if lost, are drawn again, identical */
+    static const char *const stale[] = {"checkpoint.safetensors.tmp", "metrics.jsonl.tmp",
+                                        "manifest.json.tmp", "config.ini.tmp",
+                                        "samples_epoch001.png.tmp", "recon_epoch001.png.tmp"};
+    char tmp_path[600], *grid = NULL, *grid_again = NULL, grid_path[600];
+    for (int i = 0; i < 6; i++) {
+        snprintf(tmp_path, sizeof tmp_path, "%s/%s", run, stale[i]);
+        FILE *t = fopen(tmp_path, "wb");
+        fputs("cut off", t);
+        fclose(t);
+    }
+    snprintf(tmp_path, sizeof tmp_path, "%s/notes.txt.tmp", run);
+    FILE *notes = fopen(tmp_path, "wb");
+    fclose(notes);
+    snprintf(grid_path, sizeof grid_path, "%s/samples_epoch001.png", run);
+    long grid_len = file_bytes(grid_path, &grid);
+    remove(grid_path);
+    snprintf(args, sizeof args, "train --resume %s train.epochs=2", run);
+    CHECK(evae(args) == 0 && output_has("removed") && output_has("samples_epoch001.png.tmp"),
+          "resume after cut-off writes");
+    for (int i = 0; i < 6; i++) CHECK(!file_exists(run, stale[i]), "%s is left", stale[i]);
+    CHECK(file_exists(run, "notes.txt.tmp"), "a file evae does not write was removed");
+    CHECK(grid_len > 0 && file_bytes(grid_path, &grid_again) == grid_len &&
+              memcmp(grid, grid_again, (size_t)grid_len) == 0,
+          "the lost grid of epoch 1 was not drawn again identically");
+    free(grid);
+    free(grid_again);
+    free(config_before);
+    config_len = file_bytes(config_path, &config_before);
+
     snprintf(args, sizeof args, "sample %s --sampler gibbs --steps 20 --n 16 -o %s/s.png", run, dir);
     CHECK(evae(args) == 0 && file_exists(dir, "s.png"), "sample (gibbs)");
     snprintf(args, sizeof args, "sample %s --sampler langevin --steps 20 --n 9 -o %s/l.png", run,
              dir);
     CHECK(evae(args) == 0 && file_exists(dir, "l.png"), "sample (langevin)");
     snprintf(args, sizeof args, "sample %s --sampler metropolis", run);
-    CHECK(evae(args) != 0 && output_has("metropolis"), "unknown sampler");
+    CHECK(evae(args) == 1 && output_has("metropolis"), "unknown sampler");
 
     /* a corrupt (truncated) checkpoint is refused by name */
-    snprintf(ckpt, sizeof ckpt, "%s/%s", run, EVAE_CHECKPOINT_FILE);
     char *good;
     long n = file_bytes(ckpt, &good);
     CHECK(n > 1000, "checkpoint size %ld", n);
@@ -100,11 +160,11 @@ int main(void)
     fwrite(good, 1, (size_t)n / 2, f);
     fclose(f);
     snprintf(args, sizeof args, "sample %s", bad_path);
-    CHECK(evae(args) != 0 && output_has("bad.safetensors") && output_has("corrupt"),
+    CHECK(evae(args) == 1 && output_has("bad.safetensors") && output_has("corrupt"),
           "truncated checkpoint");
 
     /* NaN: a checkpoint whose weights overflow the forward pass. Resuming must stop with exit 3
-     * and leave the checkpoint byte-identical. */
+     * and leave the checkpoint byte-identical, and config.ini without the attempt's overrides. */
     evae_st_file *sf = evae_st_read(ckpt);
     CHECK(sf != NULL, "read checkpoint");
     if (sf) {
@@ -129,14 +189,19 @@ int main(void)
         free(ts);
         char *before, *after;
         long nb = file_bytes(ckpt, &before);
-        snprintf(args, sizeof args, "train --resume %s train.epochs=2", run);
+        snprintf(args, sizeof args, "train --resume %s train.epochs=3 train.lr=0.5", run);
         CHECK(evae(args) == 3 && output_has("non-finite loss or parameters"), "NaN stops the run with exit 3");
         long na = file_bytes(ckpt, &after);
         CHECK(nb == na && nb > 0 && memcmp(before, after, (size_t)nb) == 0,
               "the checkpoint changed after a NaN");
+        CHECK(file_bytes(config_path, &config_after) == config_len &&
+                  memcmp(config_before, config_after, (size_t)config_len) == 0,
+              "config.ini holds the overrides of the resume that failed");
+        free(config_after);
         free(before);
         free(after);
     }
     free(good);
+    free(config_before);
     return check_report("test_cli");
 }

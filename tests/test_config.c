@@ -194,8 +194,25 @@ static void test_errors(void)
     /* strings: length, emptiness, characters that would not survive a round trip */
     char long_name[300];
     snprintf(long_name, sizeof long_name, "[run]\nname = %0200d\n", 0);
-    expect_load_error(long_name, "run.name: value is too long (200 characters, at most 127)", NULL);
+    expect_load_error(long_name, "run.name: value is too long (200 bytes, at most 127)", NULL);
     expect_load_error("[run]\nname =\n", "run.name: must not be empty", NULL);
+    /* text ends up in the checkpoint's JSON header, which other readers accept only as UTF-8:
+     * Latin-1, a lone continuation byte, an overlong '/', a surrogate, a code point above
+     * U+10FFFF and a sequence cut short are refused, naming the byte */
+    expect_load_error("[run]\nname = caf\xe9\n", "%s:2: run.name: byte 4 (0xe9) is not UTF-8",
+                      NULL);
+    expect_load_error("[run]\nname = a\x80\n", "run.name: byte 2 (0x80) is not UTF-8", NULL);
+    expect_load_error("[run]\ndir = \xc0\xaf\n", "run.dir: byte 1 (0xc0) is not UTF-8", NULL);
+    expect_load_error("[run]\nname = \xed\xa0\x80\n", "run.name: byte 1 (0xed)", NULL);
+    expect_load_error("[run]\nname = \xf4\x90\x80\x80\n", "run.name: byte 1 (0xf4)", NULL);
+    expect_load_error("[data]\ndir = x\xe2\x82\n", "data.dir: byte 2 (0xe2) is not UTF-8", NULL);
+    {
+        /* UTF-8 of two, three and four bytes is text like any other */
+        evae_config c;
+        expect_load_ok("[run]\nname = caf\xc3\xa9-\xe6\x97\xa5-\xf0\x9f\x98\x80\n", &c);
+        CHECK(strcmp(c.run.name, "caf\xc3\xa9-\xe6\x97\xa5-\xf0\x9f\x98\x80") == 0,
+              "UTF-8 name: %s", c.run.name);
+    }
 
     /* syntax, duplicates, missing file */
     expect_load_error("[train]\nepochs 5\n", "%s:2: cannot parse line", NULL);
@@ -251,6 +268,7 @@ static void test_overrides(void)
                                          "grbm|gaussian");
     expect_set_error("train.batch=0", "command line: train.batch: 0 is out of range");
     expect_set_error("run.dir=a;b", "command line: run.dir: 'a;b' contains");
+    expect_set_error("run.name=\xff", "command line: run.name: byte 1 (0xff) is not UTF-8");
     expect_set_error("nosuch.key=1", "command line: unknown section '[nosuch]'");
 
     /* precedence: default < file < command line; each layer changes only what it names */

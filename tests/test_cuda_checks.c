@@ -41,6 +41,7 @@ BAD(gemm_null, be->gemm(be, 0, 0, 2, 3, 2, 1.0f, NULL, P, 0.0f, P))
 BAD(col_sum_negative, be->col_sum(be, P, P, -1, 3, 0.0f))
 BAD(axpy_null, be->axpy(be, P, NULL, 3, 1.0f))
 BAD(sum_null, (void)be->sum(be, NULL, 3))
+BAD(accumulate_diff_null, be->accumulate_diff(be, (double *)P, P, NULL, 3))
 BAD(uniform_null, be->rand_uniform(be, NULL, 3, 1, 2))
 BAD(normal_null, be->rand_normal(be, NULL, 3, 1, 2))
 BAD(rademacher_null, be->rand_rademacher(be, NULL, 3, 1, 2))
@@ -74,6 +75,7 @@ static const bad_call calls[] = {
     {"upload", upload_null}, {"download", download_null}, {"copy", copy_null},
     {"zero", zero_null}, {"gemm", gemm_negative}, {"gemm", gemm_null},
     {"col_sum", col_sum_negative}, {"axpy", axpy_null}, {"sum", sum_null},
+    {"accumulate_diff", accumulate_diff_null},
     {"rand_uniform", uniform_null}, {"rand_normal", normal_null},
     {"rand_rademacher", rademacher_null}, {"gather_rows", gather_negative},
     {"gather_rows", gather_null}, {"bias_act", bias_act_negative},

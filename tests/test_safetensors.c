@@ -399,6 +399,18 @@ static void test_corrupt(void)
     CHECK(f == NULL && strstr(msg, "not a regular file"), "a folder is no checkpoint: %s", msg);
 }
 
+/* Writing one tensor t (and one metadata entry when mk) must fail with both needles in the
+ * message. */
+static void expect_refused(const char *path, const evae_st_tensor *t, const char *const *mk,
+                           const char *const *mv, const char *needle1, const char *needle2)
+{
+    capture_begin();
+    int rc = evae_st_write(path, t, 1, mk, mv, mk ? 1 : 0);
+    const char *msg = capture_end();
+    CHECK(rc != 0 && strstr(msg, needle1) && strstr(msg, needle2), "write should be refused "
+          "with '%s' and '%s': %s", needle1, needle2, msg);
+}
+
 static void test_atomic_write(void)
 {
     char path[128], tmp[160];
@@ -466,6 +478,15 @@ static void test_atomic_write(void)
     rc = evae_st_write(path, twice, 2, NULL, NULL, 0);
     msg = capture_end();
     CHECK(rc != 0 && strstr(msg, "used twice"), "duplicate names refused: %s", msg);
+    /* the header is JSON text, which readers of the format refuse unless it is UTF-8: a name, a
+     * metadata key or a metadata value that is not is refused, naming it */
+    bad = t1;
+    snprintf(bad.name, sizeof bad.name, "w\xe9ight");
+    const char *latin1_key[] = {"r\xe9sum\xe9"}, *utf8_value[] = {"caf\xc3\xa9"};
+    const char *cfg_key[] = {"config"}, *latin1_value[] = {"name = caf\xe9"};
+    expect_refused(path, &bad, NULL, NULL, "tensor 0", "not UTF-8");
+    expect_refused(path, &t1, latin1_key, utf8_value, "metadata key 0", "not UTF-8");
+    expect_refused(path, &t1, cfg_key, latin1_value, "metadata 'config'", "byte 11 (0xe9)");
     after = read_bytes(path, &after_size);
     CHECK(before && after && before_size == after_size &&
               memcmp(before, after, before_size) == 0 && !file_exists(tmp),

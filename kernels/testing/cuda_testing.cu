@@ -25,6 +25,18 @@ extern "C" void evae_cuda_set_grbm_general(const evae_backend *be, int on)
     cuda_of(be)->force_general = on != 0;
 }
 
+extern "C" void evae_cuda_set_grbm_grid_cap(const evae_backend *be, int blocks)
+{
+    cuda_of(be)->grbm_grid_cap = blocks > 0 ? blocks : 0;
+}
+
+extern "C" evae_cuda_grbm_launch evae_cuda_grbm_last_launch(const evae_backend *be)
+{
+    const cuda_context *c = cuda_of(be);
+    evae_cuda_grbm_launch r = {c->grbm_last_shared, c->grbm_last_blocks, c->grbm_last_trips};
+    return r;
+}
+
 extern "C" int evae_cuda_grbm_uses_shared(const evae_backend *be, int d, int n)
 {
     return grbm_fused_fits(cuda_of(be), grbm_ssm_fused_bytes(d, n)) ? 1 : 0;

@@ -1,5 +1,6 @@
 /* Hooks of the GPU tests into the CUDA backend beyond its op table (evae/backend/backend.h): the
- * cuDNN and GRBM path switches, and a cross-check of the random streams against cuRAND. They live
+ * cuDNN and GRBM path switches, a cap on the GRBM launches and the record of the last one, and a
+ * cross-check of the random streams against cuRAND. They live
  * in the library evae_cuda_testing, which only tests/ and bench/ link; present only when the
  * project is built with CUDA (EVAE_HAVE_CUDA). be is the table evae_cuda_backend() returned. */
 #ifndef EVAE_CUDA_TESTING_H
@@ -24,6 +25,20 @@ void evae_cuda_set_conv_deterministic(const evae_backend *be, int on);
  * for GRBMs small enough for the shared-memory path, so tests can check both paths on the same
  * inputs. Also set by EVAE_GRBM_GENERAL=1. */
 void evae_cuda_set_grbm_general(const evae_backend *be, int on);
+
+/* Launch every GRBM kernel (energy, score matching, the chains, on either path) with at most
+ * `blocks` blocks (0, the default: no cap), so that each block loops over several examples,
+ * chains or elements at test sizes, as it does at the paper's sizes on a card with many SMs. */
+void evae_cuda_set_grbm_grid_cap(const evae_backend *be, int blocks);
+
+/* How the last GRBM op ran: its path (1: W in shared memory, 0: the general path), the blocks of
+ * its kernel that loops over the op's examples (energy, score matching: the fused kernel, or the
+ * general path's per-example row kernel) or chain groups (the chains), and that loop's trips in
+ * the busiest block (ceil(items / blocks): 1 means the loop ran once). */
+typedef struct evae_cuda_grbm_launch {
+    int shared, blocks, trips;
+} evae_cuda_grbm_launch;
+evae_cuda_grbm_launch evae_cuda_grbm_last_launch(const evae_backend *be);
 
 /* 1 when every GRBM op keeps W in shared memory for a (d, n) GRBM on this card (the score-matching
  * kernel, whose layout is the largest, fits one block), 0 otherwise; the energy and the chains

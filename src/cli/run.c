@@ -4,8 +4,11 @@
 
 #include <cblas.h>
 #include <cjson/cJSON.h>
+#include <dirent.h>
 #include <errno.h>
+#include <fnmatch.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -69,6 +72,39 @@ int evae_mkdirs(const char *path)
         return 1;
     }
     return 0;
+}
+
+int evae_run_remove_temporaries(const char *dir)
+{
+    /* what a run folder holds, as written through evae_atomic_write (PATTERN.tmp) */
+    static const char *const written[] = {
+        EVAE_CHECKPOINT_FILE ".tmp", "config.ini.tmp", "manifest.json.tmp", "metrics.jsonl.tmp",
+        "eval.json.tmp", "eval.md.tmp", "samples_epoch[0-9]*.png.tmp",
+        "recon_epoch[0-9]*.png.tmp"};
+    DIR *d = opendir(dir);
+    if (!d) {
+        evae_error("%s: cannot list the run folder: %s", dir, strerror(errno));
+        return 1;
+    }
+    int rc = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        bool ours = false;
+        for (size_t i = 0; i < sizeof written / sizeof *written && !ours; i++)
+            ours = fnmatch(written[i], e->d_name, 0) == 0;
+        if (!ours) continue;
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if (remove(path) != 0) {
+            evae_error("%s: cannot remove the temporary file of a cut-off write: %s", path,
+                       strerror(errno));
+            rc = 1;
+        } else {
+            evae_warn("removed %s, left by a write that was cut off", path);
+        }
+    }
+    closedir(d);
+    return rc;
 }
 
 static void git_commit(char *out, size_t cap)

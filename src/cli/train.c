@@ -6,10 +6,12 @@
 #define _DEFAULT_SOURCE /* POSIX.1-2008 and M_PI under -std=c11 */
 #include "evae/cli/train.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "evae/model/checkpoint.h"
@@ -84,6 +86,88 @@ static void add_objective_numbers(cJSON *o, const evae_prior_fit *fit, const cha
     cJSON_AddNumberToObject(o, epoch_line ? key : aux, epoch_line ? epoch : batch);
 }
 
+/* The grids of a checkpointed epoch: prior samples, and up to 32 held-out images (whole rows of
+ * 8, so each reconstruction sits under its image) above their reconstructions. */
+static int write_epoch_grids(const evae_model *m, evae_workspace *w, const evae_config *cfg,
+                             const char *dir, const float *heldout_dev, int n_heldout, int epoch)
+{
+    const evae_backend *be = m->be;
+    const int D = m->x_dim;
+    const uint64_t seed = (uint64_t)cfg->train.seed;
+    char tag[32];
+    snprintf(tag, sizeof tag, "epoch%03d", epoch);
+    int nr = n_heldout < 32 ? n_heldout : 32;
+    if (nr >= 8) nr -= nr % 8;
+    /* reconstruction inputs: the first held-out examples, prepared as in evaluation */
+    be->copy(be, w->p, heldout_dev, (size_t)nr * D * sizeof(float));
+    evae_prepare_input(m, w, nr, seed, evae_stream(EVAE_STREAM_EVAL, 0));
+    float *xr = be->alloc(be, (size_t)nr * D * sizeof(float)); /* [nr, D] */
+    be->copy(be, xr, evae_ws_x(w), (size_t)nr * D * sizeof(float));
+    int rc = evae_write_grids(m, w, dir, tag, cfg->sample.sampler, cfg->sample.steps,
+                              (float)cfg->sample.eta, cfg->sample.n, seed, xr, nr);
+    be->free(be, xr);
+    return rc;
+}
+
+/* Whether a grid of `epoch` is missing from dir (a run stopped before or while drawing it). */
+static int epoch_grids_missing(const char *dir, int epoch)
+{
+    char path[4096];
+    struct stat st;
+    const char *const kinds[] = {"samples", "recon"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(path, sizeof path, "%s/%s_epoch%03d.png", dir, kinds[i], epoch);
+        if (stat(path, &st) != 0) return 1;
+    }
+    return 0;
+}
+
+/* config.ini (the resolved configuration, which --resume reads) and manifest.json. */
+static int write_run_files(const char *dir, const char *ini, const evae_config *cfg, int argc,
+                           char **argv)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/config.ini", dir);
+    return evae_atomic_write_text(path, ini) || evae_write_manifest(dir, cfg, argc, argv);
+}
+
+/* Resuming from run folder dir: removes what cut-off writes left, loads the checkpoint (none
+ * yet: a fresh start from epoch 0) and trims metrics.jsonl to it. A checkpoint that has reached
+ * train.epochs is reported; one past it is refused. */
+static int resume_from(const char *dir, const char *ckpt, const char *metrics,
+                       const evae_config *cfg, evae_model *m, evae_train_state *st,
+                       evae_prior_fit *fit)
+{
+    if (evae_run_remove_temporaries(dir)) return 1;
+    struct stat sb;
+    if (stat(ckpt, &sb) != 0 && errno == ENOENT) {
+        evae_warn("%s: no checkpoint yet (the run stopped before its first): starting from "
+                  "epoch 0", dir);
+        evae_model_init(m, (uint64_t)cfg->train.seed);
+        if (fit) evae_prior_fit_start(fit, m, (uint64_t)cfg->train.seed);
+    } else if (evae_checkpoint_load(ckpt, m, st, fit)) {
+        return 1;
+    }
+    if (st->seed != cfg->train.seed) {
+        evae_error("%s: checkpoint seed %ld differs from train.seed %ld; a resumed run keeps "
+                   "its seed", ckpt, st->seed, cfg->train.seed);
+        return 1;
+    }
+    if (st->epoch > cfg->train.epochs) {
+        evae_error("%s: the checkpoint has completed epoch %d, past train.epochs=%d: nothing to "
+                   "train (resume with train.epochs=%d or more)", ckpt, st->epoch,
+                   cfg->train.epochs, st->epoch + 1);
+        return 1;
+    }
+    if (evae_metrics_truncate(metrics, st->epoch)) return 1;
+    if (st->epoch == cfg->train.epochs && st->epoch > 0)
+        printf("%s: already complete: the checkpoint holds epoch %d of train.epochs=%d; nothing "
+               "to train (raise train.epochs to go on)\n", dir, st->epoch, cfg->train.epochs);
+    else
+        printf("resuming %s at epoch %d (step %ld)\n", dir, st->epoch, st->global_step);
+    return 0;
+}
+
 static void run_dir_default(evae_config *cfg)
 {
     if (cfg->run.dir[0]) return;
@@ -113,7 +197,11 @@ int evae_train(evae_config *cfg, const char *resume_dir, int argc, char **argv)
 
     evae_model m;
     evae_model_shape shape = evae_shape_from_config(cfg, train.channels, train.height, train.width);
-    if (evae_model_create(&m, be, &shape)) return 1;
+    if (evae_model_create(&m, be, &shape)) {
+        evae_dataset_free(&train);
+        evae_dataset_free(&heldout);
+        return 1;
+    }
     const int cap = cfg->train.batch < train.n ? cfg->train.batch : train.n;
     evae_prior_fit fit_state, *fit = shape.prior_grbm ? &fit_state : NULL; /* NULL: N(0, I) */
     if (fit) evae_prior_fit_create(fit, &m, cfg, cap);
@@ -123,29 +211,23 @@ int evae_train(evae_config *cfg, const char *resume_dir, int argc, char **argv)
     evae_train_state st = {.epoch = 0, .global_step = 0, .seed = cfg->train.seed};
     char *ini = evae_config_to_ini_string(cfg);
     int rc = 0;
+    /* A resume writes config.ini and manifest.json with its first checkpoint, so that an
+     * attempt that fails (a NaN) leaves them describing the checkpoint that is there. */
+    int run_files_pending = resume_dir != NULL;
     if (resume_dir) {
-        rc = evae_checkpoint_load(ckpt, &m, &st, fit);
-        if (!rc && st.seed != cfg->train.seed) {
-            evae_error("%s: checkpoint seed %ld differs from train.seed %ld; a resumed run keeps "
-                       "its seed", ckpt, st.seed, cfg->train.seed);
-            rc = 1;
-        }
-        rc = rc || evae_metrics_truncate(metrics, st.epoch);
-        if (!rc)
-            printf("resuming %s at epoch %d (step %ld)\n", dir, st.epoch, st.global_step);
+        rc = resume_from(dir, ckpt, metrics, cfg, &m, &st, fit);
     } else {
         evae_model_init(&m, (uint64_t)cfg->train.seed);
         if (fit) evae_prior_fit_start(fit, &m, (uint64_t)cfg->train.seed);
+        rc = write_run_files(dir, ini, cfg, argc, argv);
     }
-    char config_path[4096];
-    snprintf(config_path, sizeof config_path, "%s/config.ini", dir);
-    rc = rc || evae_atomic_write_text(config_path, ini) ||
-         evae_write_manifest(dir, cfg, argc, argv);
     if (rc) {
         free(ini);
         if (fit) evae_prior_fit_free(fit);
         evae_model_free(&m);
-        return 1;
+        evae_dataset_free(&train);
+        evae_dataset_free(&heldout);
+        return rc;
     }
 
     const int D = m.x_dim;
@@ -167,6 +249,12 @@ int evae_train(evae_config *cfg, const char *resume_dir, int argc, char **argv)
     printf("training %s: %d %s examples, %d %s, device %s, %ld parameters + %zu prior\n", dir,
            train.n, evae_data_set_name(cfg->data.dataset), heldout.n, heldout_name, be->name,
            (long)m.n_params, m.n_theta);
+
+    /* the grids of the checkpoint's epoch, if the run stopped before it had drawn them (they
+     * are drawn from the checkpoint's model and the seed, so they come out the same); also when
+     * the run is complete: the kill may have come right after its last checkpoint */
+    if (resume_dir && st.epoch > 0 && epoch_grids_missing(dir, st.epoch))
+        rc = write_epoch_grids(&m, &w, cfg, dir, heldout_dev, heldout.n, st.epoch);
 
     const int start_epoch = st.epoch;
     for (int epoch = st.epoch; epoch < cfg->train.epochs && !rc; epoch++) {
@@ -239,7 +327,6 @@ int evae_train(evae_config *cfg, const char *resume_dir, int argc, char **argv)
         }
         st.epoch = epoch + 1;
         int save = st.epoch % cfg->train.checkpoint_every == 0 || st.epoch == cfg->train.epochs;
-        if (save) rc = evae_checkpoint_save(ckpt, &m, &st, ini, fit);
         double t_epoch = evae_now() - t0;
         char key_alb[64], key_ll[64];
         snprintf(key_alb, sizeof key_alb, "%s_alb", heldout_name);
@@ -263,9 +350,16 @@ int evae_train(evae_config *cfg, const char *resume_dir, int argc, char **argv)
         cJSON_AddNumberToObject(o, "examples_per_s", train.n / t_train);
         cJSON_AddNumberToObject(o, "epoch_time_s", t_epoch);
         cJSON_AddNumberToObject(o, "wall_time_s", evae_now() - t_run);
-        rc = rc || evae_metrics_append(metrics, o);
+        /* the epoch's record before its checkpoint: a run stopped in between has the record
+         * dropped on resume (it is of an epoch after the checkpoint) and logged again */
+        rc = evae_metrics_append(metrics, o);
+        if (save && !rc && run_files_pending) {
+            rc = write_run_files(dir, ini, cfg, argc, argv);
+            run_files_pending = 0;
+        }
+        if (save) rc = rc || evae_checkpoint_save(ckpt, &m, &st, ini, fit);
         /* again after the first epoch: by now the device has chosen its convolution algorithms */
-        if (epoch == start_epoch && m.shape.arch == EVAE_ARCH_CONV)
+        if (epoch == start_epoch && m.shape.arch == EVAE_ARCH_CONV && !run_files_pending)
             rc = rc || evae_write_manifest(dir, cfg, argc, argv);
         char ssm[64] = "";
         if (fit) snprintf(ssm, sizeof ssm, ", %s %.3f", evae_prior_fit_loss_label(fit), tr_J);
@@ -274,21 +368,8 @@ int evae_train(evae_config *cfg, const char *resume_dir, int argc, char **argv)
                heldout_name, shape.prior_grbm ? "ALB" : "ELBO", ev.alb, train.n / t_train,
                t_epoch);
         fflush(stdout);
-        if (save && !rc) {
-            char tag[32];
-            snprintf(tag, sizeof tag, "epoch%03d", st.epoch);
-            /* up to 32, whole rows of 8 so each reconstruction sits under its image */
-            int nr = heldout.n < 32 ? heldout.n : 32;
-            if (nr >= 8) nr -= nr % 8;
-            /* reconstruction inputs: the first held-out examples, prepared as in evaluation */
-            be->copy(be, w.p, heldout_dev, (size_t)nr * D * sizeof(float));
-            evae_prepare_input(&m, &w, nr, seed, evae_stream(EVAE_STREAM_EVAL, 0));
-            float *xr = be->alloc(be, (size_t)nr * D * sizeof(float));
-            be->copy(be, xr, evae_ws_x(&w), (size_t)nr * D * sizeof(float));
-            rc = evae_write_grids(&m, &w, dir, tag, cfg->sample.sampler, cfg->sample.steps,
-                                  (float)cfg->sample.eta, cfg->sample.n, seed, xr, nr);
-            be->free(be, xr);
-        }
+        if (save && !rc)
+            rc = write_epoch_grids(&m, &w, cfg, dir, heldout_dev, heldout.n, st.epoch);
     }
     be->free(be, acc.alb);
     be->free(be, acc.ll);

@@ -122,37 +122,39 @@ int evae_ais_log_z(const evae_backend *be, const float *theta, int d, int n,
     for (int i = 0; i < d; i++) r->log_z0 += log_sigma[i];
     free(log_sigma);
 
-    float *z = be->alloc(be, sizeof(float) * (size_t)C * d);   /* z[C,d], backend */
-    float *E = be->alloc(be, sizeof(float) * (size_t)C);       /* E[C], backend */
-    float *E_prev = evae_xcalloc((size_t)C, sizeof(float)); /* E_prev[C], host */
-    float *E_cur = evae_xcalloc((size_t)C, sizeof(float));  /* E_cur[C], host */
-    double *log_w = evae_xcalloc((size_t)C * o->runs, sizeof(double)); /* log_w[runs, C] */
+    const size_t nw = (size_t)C * o->runs;
+    float *z = be->alloc(be, sizeof(float) * (size_t)C * d);     /* z[C,d], backend */
+    float *E_prev = be->alloc(be, sizeof(float) * (size_t)C);    /* E_prev[C], backend */
+    float *E_cur = be->alloc(be, sizeof(float) * (size_t)C);     /* E_cur[C], backend */
+    double *log_w_dev = be->alloc(be, sizeof(double) * nw);      /* [runs, C], backend, zeros */
+    double *log_w = evae_xcalloc(nw, sizeof(double));            /* [runs, C], host */
 
     for (int run = 0; run < o->runs; run++) {
-        double *lw = log_w + (size_t)run * C; /* lw[C] */
+        double *lw_dev = log_w_dev + (size_t)run * C; /* lw_dev[C], backend */
+        double *lw = log_w + (size_t)run * C;         /* lw[C], host */
         /* exact base samples: at beta = 0, z | h is N(mu, sigma^2) whatever h and z were */
         be->grbm_gibbs(be, theta, d, n, z, C, 1, 0.0f, o->seed, ais_stream(run, 0));
         for (int k = 1; k <= K; k++) {
-            /* log w += ln f_{beta_k}(z) - ln f_{beta_{k-1}}(z) at the current z */
-            be->grbm_energy(be, theta, d, n, (float)beta[k - 1], z, C, E, NULL);
-            be->download(be, E_prev, E, sizeof(float) * (size_t)C);
-            be->grbm_energy(be, theta, d, n, (float)beta[k], z, C, E, NULL);
-            be->download(be, E_cur, E, sizeof(float) * (size_t)C);
-            for (int c = 0; c < C; c++) lw[c] += (double)E_prev[c] - (double)E_cur[c];
+            /* log w += ln f_{beta_k}(z) - ln f_{beta_{k-1}}(z) at the current z, on the backend:
+             * nothing comes back to the host until the run ends */
+            be->grbm_energy(be, theta, d, n, (float)beta[k - 1], z, C, E_prev, NULL);
+            be->grbm_energy(be, theta, d, n, (float)beta[k], z, C, E_cur, NULL);
+            be->accumulate_diff(be, lw_dev, E_prev, E_cur, (size_t)C);
             /* move z with a kernel that leaves p_{beta_k} invariant (none needed after the last) */
             if (k < K)
                 be->grbm_gibbs(be, theta, d, n, z, C, o->gibbs_steps,
                                (float)(beta[k] * o->mutate_beta), o->seed, ais_stream(run, k));
         }
+        be->download(be, lw, lw_dev, sizeof(double) * (size_t)C); /* the run's one read */
         r->run_log_z[run] = r->log_z0 + log_mean_exp(lw, (size_t)C);
     }
 
-    r->log_z = r->log_z0 + log_mean_exp(log_w, (size_t)C * o->runs);
+    r->log_z = r->log_z0 + log_mean_exp(log_w, nw);
     /* ESS = (sum w)^2 / sum w^2, scaled by the largest weight to stay finite */
     double mx = -INFINITY, s1 = 0.0, s2 = 0.0;
-    for (size_t i = 0; i < (size_t)C * o->runs; i++)
+    for (size_t i = 0; i < nw; i++)
         if (log_w[i] > mx) mx = log_w[i];
-    for (size_t i = 0; i < (size_t)C * o->runs; i++) {
+    for (size_t i = 0; i < nw; i++) {
         double w = exp(log_w[i] - mx);
         s1 += w;
         s2 += w * w;
@@ -161,9 +163,9 @@ int evae_ais_log_z(const evae_backend *be, const float *theta, int d, int n,
     evae_ais_run_spread(r->run_log_z, o->runs, &r->run_std, &r->std_err);
 
     be->free(be, z);
-    be->free(be, E);
-    free(E_prev);
-    free(E_cur);
+    be->free(be, E_prev);
+    be->free(be, E_cur);
+    be->free(be, log_w_dev);
     free(log_w);
     free(beta);
     return 0;

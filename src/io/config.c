@@ -351,7 +351,7 @@ static void format_allowed(const config_key *k, char *buf, size_t n)
         break;
     case KEY_BOOL: snprintf(buf, n, "true|false"); break;
     case KEY_STRING:
-        snprintf(buf, n, "%stext of at most %zu characters", k->nonempty ? "non-empty " : "",
+        snprintf(buf, n, "%sUTF-8 text of at most %zu bytes", k->nonempty ? "non-empty " : "",
                  k->size - 1);
         break;
     case KEY_CHOICE: {
@@ -444,7 +444,7 @@ static int parse_value(const config_key *k, const char *text, evae_config *c, co
     case KEY_STRING: {
         size_t len = strlen(text);
         if (len >= k->size) {
-            evae_error("%s: %s: value is too long (%zu characters, at most %zu)", where, k->name,
+            evae_error("%s: %s: value is too long (%zu bytes, at most %zu)", where, k->name,
                        len, k->size - 1);
             return 1;
         }
@@ -460,6 +460,14 @@ static int parse_value(const config_key *k, const char *text, evae_config *c, co
                            k->name, text);
                 return 1;
             }
+        }
+        /* the text is copied into the checkpoint's JSON header, which other readers (Python's
+         * safetensors among them) refuse unless it is UTF-8 */
+        size_t valid = evae_utf8_valid_prefix(text, len);
+        if (valid < len) {
+            evae_error("%s: %s: byte %zu (0x%02x) is not UTF-8 (text values must be UTF-8)",
+                       where, k->name, valid + 1, (unsigned char)text[valid]);
+            return 1;
         }
         memset(dst, 0, k->size); /* no stale tail: equal configs compare equal bytewise */
         memcpy(dst, text, len);

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <zlib.h>
 
 /* A header larger than this is taken as corruption (the reference implementation's limit). */
 #define ST_MAX_HEADER 100000000ULL
@@ -71,6 +72,11 @@ static int check_tensors(const char *path, const evae_st_tensor *t, int count,
     }
     for (int i = 0; i < count; i++) {
         size_t nl = strnlen(t[i].name, sizeof t[i].name);
+        if (nl < sizeof t[i].name && evae_utf8_valid_prefix(t[i].name, nl) < nl) {
+            evae_error("cannot write checkpoint '%s': the name of tensor %d is not UTF-8", path,
+                       i);
+            return 1;
+        }
         size_t elem = evae_st_dtype_size(strnlen(t[i].dtype, sizeof t[i].dtype) <
                                                  sizeof t[i].dtype
                                              ? t[i].dtype
@@ -103,6 +109,18 @@ static int check_tensors(const char *path, const evae_st_tensor *t, int count,
     for (int i = 0; i < meta_count; i++) {
         if (!mk[i] || !mv[i]) {
             evae_error("cannot write checkpoint '%s': metadata entry %d is NULL", path, i);
+            return 1;
+        }
+        /* the header is JSON, which readers of the format accept only as UTF-8 */
+        size_t kl = strlen(mk[i]), vl = strlen(mv[i]), kv = evae_utf8_valid_prefix(mk[i], kl),
+               vv = evae_utf8_valid_prefix(mv[i], vl);
+        if (kv < kl) {
+            evae_error("cannot write checkpoint '%s': metadata key %d is not UTF-8", path, i);
+            return 1;
+        }
+        if (vv < vl) {
+            evae_error("cannot write checkpoint '%s': metadata '%s': byte %zu (0x%02x) is not "
+                       "UTF-8", path, mk[i], vv + 1, (unsigned char)mv[i][vv]);
             return 1;
         }
         for (int j = 0; j < i; j++) {
@@ -501,6 +519,20 @@ fail:
     evae_st_close(f);
     return NULL;
 }
+
+uint32_t evae_st_crc32(const evae_st_tensor *tensors, int count)
+{
+    const evae_st_tensor **by_name = evae_xcalloc(count > 0 ? (size_t)count : 1, sizeof *by_name);
+    for (int i = 0; i < count; i++) by_name[i] = &tensors[i];
+    qsort(by_name, (size_t)count, sizeof *by_name, name_cmp);
+    uLong crc = crc32_z(0L, Z_NULL, 0);
+    for (int i = 0; i < count; i++)
+        if (by_name[i]->nbytes) crc = crc32_z(crc, by_name[i]->data, by_name[i]->nbytes);
+    free(by_name);
+    return (uint32_t)crc;
+}
+
+uint32_t evae_st_file_crc32(const evae_st_file *f) { return evae_st_crc32(f->tensors, f->count); }
 
 const evae_st_tensor *evae_st_find(const evae_st_file *f, const char *name)
 {

@@ -15,6 +15,9 @@
 #define CKPT_FORMAT "evae-checkpoint-1"
 #define MAX_TENSORS 64
 #define MAX_STATE_TENSORS 8 /* the prior objective's state tensors */
+/* CRC-32 of the tensor data (evae_st_crc32), 8 lowercase hex digits; checked on every read when
+ * present (files written before it existed have none) */
+#define CKPT_CRC_KEY "tensors_crc32"
 
 typedef struct collect {
     evae_st_tensor t[MAX_TENSORS];
@@ -94,11 +97,13 @@ int evae_checkpoint_save(const char *path, const evae_model *m, const evae_train
     snprintf(scale, sizeof scale, "%.9g", (double)m->laplace_scale); /* exact for a float */
     snprintf(rng, sizeof rng, "philox4x32-10 seed=%ld step=%ld epoch=%d", st->seed,
              st->global_step, st->epoch);
+    char crc[16];
+    snprintf(crc, sizeof crc, "%08" PRIx32, evae_st_crc32(c.t, c.count));
     const char *keys[] = {"format", "epoch", "global_step", "vae_steps", "prior_steps", "seed",
-                          "laplace_scale", "rng", "image_shape", "config", "objective",
-                          "objective_settings"};
+                          "laplace_scale", "rng", "image_shape", "config", CKPT_CRC_KEY,
+                          "objective", "objective_settings"};
     const char *vals[] = {CKPT_FORMAT, epoch, gstep, vsteps, psteps, seed, scale, rng, image,
-                          config_ini ? config_ini : "",
+                          config_ini ? config_ini : "", crc,
                           fit ? evae_prior_objective_name(fit->objective) : "",
                           fit ? fit->settings : ""};
     int n_keys = (int)(sizeof keys / sizeof *keys) - (fit ? 0 : 2); /* the prior is fixed */
@@ -108,9 +113,32 @@ int evae_checkpoint_save(const char *path, const evae_model *m, const evae_train
     return rc;
 }
 
-char *evae_checkpoint_config(const char *path)
+/* evae_st_read, then the checksum of the tensor data when the file records one. */
+static evae_st_file *checkpoint_open(const char *path)
 {
     evae_st_file *f = evae_st_read(path);
+    const char *want = f ? evae_st_meta(f, CKPT_CRC_KEY) : NULL;
+    if (!want) return f;
+    uint32_t got = evae_st_file_crc32(f);
+    char text[16];
+    snprintf(text, sizeof text, "%08" PRIx32, got);
+    if (strlen(want) != 8 || strspn(want, "0123456789abcdef") != 8) {
+        evae_error("%s: corrupt checkpoint: metadata '%s' is '%.20s', not 8 hex digits", path,
+                   CKPT_CRC_KEY, want);
+    } else if (strcmp(want, text) != 0) {
+        evae_error("%s: corrupt checkpoint: the tensor data do not match their checksum "
+                   "(%s %s, the data give %s): the file was damaged after it was written",
+                   path, CKPT_CRC_KEY, want, text);
+    } else {
+        return f;
+    }
+    evae_st_close(f);
+    return NULL;
+}
+
+char *evae_checkpoint_config(const char *path)
+{
+    evae_st_file *f = checkpoint_open(path);
     if (!f) return NULL;
     const char *fmt = evae_st_meta(f, "format"), *cfg = evae_st_meta(f, "config");
     char *out = NULL;
@@ -127,7 +155,7 @@ char *evae_checkpoint_config(const char *path)
 
 int evae_checkpoint_image_shape(const char *path, int *channels, int *height, int *width)
 {
-    evae_st_file *f = evae_st_read(path);
+    evae_st_file *f = checkpoint_open(path);
     if (!f) return 1;
     const char *v = evae_st_meta(f, "image_shape");
     char tail;
@@ -147,6 +175,15 @@ typedef struct loader {
     int failed;
 } loader;
 
+/* "[784, 512]"; "[]" for a scalar. */
+static void shape_text(char *buf, size_t cap, int ndim, const int64_t *shape)
+{
+    size_t used = (size_t)snprintf(buf, cap, "[");
+    for (int i = 0; i < ndim && used < cap; i++)
+        used += (size_t)snprintf(buf + used, cap - used, "%s%" PRId64, i ? ", " : "", shape[i]);
+    if (used < cap) snprintf(buf + used, cap - used, "]");
+}
+
 static int load_tensor(const evae_st_file *f, const char *path, const char *name, float *dst,
                        size_t count, int ndim, const long *shape)
 {
@@ -159,9 +196,13 @@ static int load_tensor(const evae_st_file *f, const char *path, const char *name
     int ok = strcmp(t->dtype, "F32") == 0 && t->ndim == ndim && t->nbytes == count * sizeof(float);
     for (int i = 0; ok && i < ndim; i++) ok = t->shape[i] == shape[i];
     if (!ok) {
-        evae_error("%s: tensor '%s' has dtype %s and %d dims / %zu bytes; the model expects F32 "
-                   "with %d dims / %zu bytes", path, name, t->dtype, t->ndim, t->nbytes, ndim,
-                   count * sizeof(float));
+        int64_t want[8];
+        for (int i = 0; i < ndim && i < 8; i++) want[i] = shape[i];
+        char found_text[160], want_text[160];
+        shape_text(found_text, sizeof found_text, t->ndim, t->shape);
+        shape_text(want_text, sizeof want_text, ndim, want);
+        evae_error("%s: tensor '%s' is %s %s; the model expects F32 %s (was it written by "
+                   "another model shape?)", path, name, t->dtype, found_text, want_text);
         return 1;
     }
     memcpy(dst, t->data, t->nbytes);
@@ -234,7 +275,7 @@ static int check_objective(const evae_st_file *f, const char *path, const evae_p
 int evae_checkpoint_load(const char *path, evae_model *m, evae_train_state *st,
                          evae_prior_fit *fit)
 {
-    evae_st_file *f = evae_st_read(path);
+    evae_st_file *f = checkpoint_open(path);
     if (!f) return 1;
     size_t P = m->n_params, T = m->n_theta;
     float *host[6];

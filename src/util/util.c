@@ -6,13 +6,26 @@
 #include <stdlib.h>
 #include <time.h>
 
+static void report(const char *prefix, const char *fmt, va_list ap)
+{
+    fputs(prefix, stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+}
+
 void evae_error(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fputs("evae: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    report("evae: ", fmt, ap);
+    va_end(ap);
+}
+
+void evae_warn(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    report("evae: warning: ", fmt, ap);
     va_end(ap);
 }
 

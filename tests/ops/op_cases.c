@@ -29,20 +29,20 @@
 
 static op_buf in_buf(const char *name, size_t count, op_fill fill, float scale)
 {
-    op_buf b = {name, count, OP_IN, fill, scale, 0, 0, 0};
+    op_buf b = {name, count, OP_IN, fill, scale, 0, 0, 0, 0};
     return b;
 }
 
 static op_buf out_buf(const char *name, size_t count)
 {
-    op_buf b = {name, count, OP_OUT, OP_FILL_CUSTOM, 0.0f, 0, 0, 0};
+    op_buf b = {name, count, OP_OUT, OP_FILL_CUSTOM, 0.0f, 0, 0, 0, 0};
     return b;
 }
 
 /* an output that is also read: beta != 0 (BLAS convention), or an in-place op */
 static op_buf inout_buf(const char *name, size_t count, op_fill fill, float scale)
 {
-    op_buf b = {name, count, OP_INOUT, fill, scale, 0, 0, 0};
+    op_buf b = {name, count, OP_INOUT, fill, scale, 0, 0, 0, 0};
     return b;
 }
 
@@ -298,6 +298,49 @@ static const op_kind RAND_NORMAL = {"rand_normal", rand_buffers, NULL, rand_norm
                                     zero_flops, rand_bytes, rand_normal_tolerance, NULL};
 static const op_kind RAND_RADEMACHER = {"rand_rademacher", rand_buffers, NULL,
                                         rand_rademacher_run, zero_flops, rand_bytes,
+                                        exact_tolerance, NULL};
+
+/* ------------------------------------------------------------------------------------------ */
+/* accumulate_diff: acc[count] (double) += (double)a - (double)b */
+
+static int accumulate_buffers(const op_case *c, op_buf *b)
+{
+    b[0] = inout_buf("acc", c->count, OP_FILL_CUSTOM, 0.0f);
+    b[0].is_f64 = 1;
+    b[1] = in_buf("a", c->count, OP_FILL_CUSTOM, 0.0f);
+    b[2] = in_buf("b", c->count, OP_FILL_CUSTOM, 0.0f);
+    return 3;
+}
+
+/* AIS-like values: running sums of size 100 and energies of size 300 a little apart; the first
+ * pairs lie so far apart in exponent (and sign) that their difference rounds in double, and one
+ * pair is equal */
+static void accumulate_init(const op_case *c, int set, void *const *host)
+{
+    double *acc = host[0];
+    float *a = host[1], *b = host[2];
+    if (!acc || !a || !b) return;
+    fill_normal_shifted(a, c->count, 15, 300.0f, 0.0f);
+    fill_normal_shifted(b, c->count, 16, 1e-3f, 0.0f);
+    for (size_t k = 0; k < c->count; k++) {
+        b[k] += a[k];
+        acc[k] = 100.0 * evae_normal_at(OP_SEED, 217, k) + 1e-9 * evae_normal_at(OP_SEED, 218, k);
+    }
+    if (c->count > 3) a[0] = 1e30f, b[0] = -1e-30f, a[1] = -3e-38f, b[1] = 7e37f, b[2] = a[2];
+}
+
+static double accumulate_run(const evae_backend *be, const op_case *c, void *const *buf,
+                             uint64_t call)
+{
+    be->accumulate_diff(be, (double *)buf[0], F(1), F(2), c->count);
+    return 0.0;
+}
+
+static double accumulate_bytes(const op_case *c) { return 24.0 * c->count; }
+
+/* the same double expression on both sides, the same two roundings: bit for bit */
+static const op_kind ACCUMULATE_DIFF = {"accumulate_diff", accumulate_buffers, accumulate_init,
+                                        accumulate_run, axpy_flops, accumulate_bytes,
                                         exact_tolerance, NULL};
 
 /* ------------------------------------------------------------------------------------------ */
@@ -1210,8 +1253,8 @@ static double ais_run(const evae_backend *be, const op_case *c, void *const *buf
     return 0.0;
 }
 
-/* two energies per temperature and a download of each (the estimator accumulates weights on
- * the host) */
+/* two energies per temperature and their difference added to the log weights, which stay on
+ * the backend (one download per run) */
 static double ais_flops(const op_case *c)
 {
     const double K = c->T;
@@ -1220,7 +1263,7 @@ static double ais_flops(const op_case *c)
 
 static double ais_bytes(const op_case *c)
 {
-    return 4.0 * ((double)grbm_size_of(c) + (double)c->B * c->d + 2.0 * c->T * c->B);
+    return 4.0 * ((double)grbm_size_of(c) + (double)c->B * c->d) + 24.0 * c->T * c->B;
 }
 
 static const op_kind AIS_LOG_Z = {"ais_log_z", ais_buffers, ais_init, ais_run, ais_flops,
@@ -1324,6 +1367,7 @@ void op_test_cases(op_case_list *l)
     test_flat(l, &SUM, 1000003);
     test_flat(l, &SUM, 1);
     test_flat(l, &AXPY, 1000003)->alpha = -0.37f;
+    test_flat(l, &ACCUMULATE_DIFF, 100003);
 
     /* random fills: seeds and streams at both ends of their range */
     const uint64_t seeds[] = {0, 1, OP_SEED, UINT64_MAX};

@@ -34,6 +34,7 @@ typedef struct op_buf {
     int is_int;       /* int32 elements (row indices) instead of float */
     int fixed;        /* benchmark: one copy shared by every input set (a resident data set) */
     int per_set;      /* benchmark: init makes different values for each input set */
+    int is_f64;       /* double elements (OP_FILL_CUSTOM only; test cases only, not benchmarked) */
 } op_buf;
 
 typedef struct op_kind op_kind;

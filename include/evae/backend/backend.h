@@ -58,6 +58,10 @@ struct evae_backend {
     void (*axpy)(const evae_backend *be, float *y, const float *x, size_t n, float a);
     /* sum of x[n], in double, returned to the host (synchronizes) */
     double (*sum)(const evae_backend *be, const float *x, size_t n);
+    /* acc[n] += (double)a[n] - (double)b[n]: a running sum of float differences, kept in double
+     * where the backend computes (AIS's per-chain log weights, read once at the end) */
+    void (*accumulate_diff)(const evae_backend *be, double *acc, const float *a, const float *b,
+                            size_t n);
 
     /* ---- random ---- */
     /* uniform in (0,1) */

@@ -42,6 +42,12 @@ typedef struct evae_st_file evae_st_file;
  * returns NULL. */
 evae_st_file *evae_st_read(const char *path);
 
+/* CRC-32 (zlib's, the same as Python's zlib.crc32) of the tensors' data concatenated in the byte
+ * order (strcmp) of their names: the same for any layout of the file and any order of its
+ * header. evae_st_file_crc32: the same over the tensors of a file read. */
+uint32_t evae_st_crc32(const evae_st_tensor *tensors, int count);
+uint32_t evae_st_file_crc32(const evae_st_file *f);
+
 const evae_st_tensor *evae_st_find(const evae_st_file *f, const char *name); /* NULL if absent */
 const char *evae_st_meta(const evae_st_file *f, const char *key);           /* NULL if absent */
 int evae_st_count(const evae_st_file *f);                                   /* tensors */

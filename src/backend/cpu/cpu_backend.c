@@ -47,6 +47,7 @@ static const evae_backend cpu_backend = {
     .col_sum = cpu_col_sum,
     .axpy = cpu_axpy,
     .sum = cpu_sum,
+    .accumulate_diff = cpu_accumulate_diff,
     .rand_uniform = cpu_rand_uniform,
     .rand_normal = cpu_rand_normal,
     .rand_rademacher = cpu_rand_rademacher,

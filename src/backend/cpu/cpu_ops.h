@@ -41,6 +41,8 @@ void cpu_col_sum(const evae_backend *be, float *out, const float *x, int rows, i
 void cpu_channel_sum(const evae_backend *be, float *out, const float *x, int N, int C, int HW,
                      float beta);
 double cpu_sum(const evae_backend *be, const float *x, size_t n);
+void cpu_accumulate_diff(const evae_backend *be, double *acc, const float *a, const float *b,
+                         size_t n);
 
 /* random.c */
 void cpu_rand_uniform(const evae_backend *be, float *out, size_t n, uint64_t seed, uint64_t stream);

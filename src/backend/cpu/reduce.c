@@ -1,5 +1,5 @@
 /* Reductions on the CPU (the twin of kernels/reduce.cu): column sums (bias gradients), channel
- * sums (convolution bias gradients) and the scalar sum. */
+ * sums (convolution bias gradients), the scalar sum and running sums in double. */
 #include "backend/cpu/cpu_ops.h"
 
 void cpu_col_sum(const evae_backend *be, float *out, const float *x, int rows, int cols, float beta)
@@ -31,4 +31,12 @@ double cpu_sum(const evae_backend *be, const float *x, size_t n)
     double s = 0.0;
     for (size_t i = 0; i < n; i++) s += x[i];
     return s;
+}
+
+void cpu_accumulate_diff(const evae_backend *be, double *acc, const float *a, const float *b,
+                         size_t n)
+{
+    /* the difference of two floats is exact in double unless their exponents lie more than 29
+     * apart; the sum then rounds once in double */
+    for (size_t i = 0; i < n; i++) acc[i] += (double)a[i] - (double)b[i];
 }
