@@ -120,6 +120,11 @@ int evae_eval_importance(const evae_model *m, const float *x_dev, int n, const e
                          evae_is_examples *r, evae_eval_progress_fn progress, void *ctx);
 void evae_is_examples_free(evae_is_examples *r);
 
+/* Writes out_dir/eval_examples.tsv atomically: per test example e (the order of the test set),
+ * nll_is = -(lme_a[e] - log_z), the importance-sampled NLL, and neg_elbo = -(alb[e] - log_z), in
+ * nats, tab-separated under a header line. Non-zero with a message on I/O errors. */
+int evae_eval_write_examples(const char *out_dir, const evae_is_examples *ex, double log_z);
+
 /* A quantity averaged over the test set: per-example values v_e. */
 typedef struct evae_quantity {
     double mean, std_err; /* over examples */
@@ -252,6 +257,7 @@ typedef struct evae_eval_report {
     long epoch;                /* epochs the checkpoint was trained */
     evae_config cfg;           /* the resolved configuration ([eval] holds the settings) */
     evae_log_z lz;
+    double objective_log_z;    /* the prior objective's own ln Z (nce's learned c), else NAN */
     evae_is_summary is;
     evae_classifier_result cls;
     evae_quantity cls_minus_elbo; /* classifier VLB - (ALB - log Z), paired by test example */
