@@ -10,6 +10,7 @@
 #include "evae/cli/eval_cmd.h"
 #include "evae/eval/eval.h"
 #include "evae/cli/train.h"
+#include "evae/io/safetensors.h"
 
 /* every number in the tree is finite, and nothing is null (cJSON writes NaN as null) */
 static int all_finite(const cJSON *j, const char *path)
@@ -228,6 +229,8 @@ static void run_prior(const char *ini, int grbm)
     cJSON *first = read_json(dir);
     check_schema(first, grbm);
     check_examples(dir, first, 0);
+    CHECK(first && !get(get(first, "log_z", NULL), "objective_log_z", NULL),
+          "no objective's own log Z without nce");
     CHECK(file_exists(dir, "eval.md"), "eval.md written");
     char md[512];
     snprintf(md, sizeof md, "%s/eval.md", dir);
@@ -280,9 +283,44 @@ static void run_cifar(void)
     cJSON_Delete(j);
 }
 
+/* NCE's learned ln Z is reported beside AIS's, from the checkpoint's state */
+static void run_nce(void)
+{
+    char dir[64], kv[128];
+    temp_dir(dir, sizeof dir, "eval-nce");
+    snprintf(kv, sizeof kv, "run.dir=%s", dir);
+    const char *over[] = {"device=cpu", "train.epochs=1", kv, "model.hidden=32",
+                          "model.latent=8", "model.grbm_hidden=16", "data.train_limit=600",
+                          "train.batch=100", "prior.objective=nce", NULL};
+    evae_config cfg;
+    test_config(&cfg, "experiments/mnist.ini", over);
+    CHECK(evae_train(&cfg, NULL, 0, NULL) == 0, "training the tiny model with nce");
+    CHECK(eval_run(dir, NULL) == 0, "evae eval of the nce model");
+    cJSON *j = read_json(dir);
+    const cJSON *ob = get(get(j, "log_z", NULL), "objective_log_z", NULL);
+    double c = cJSON_IsNumber(get(ob, "value", NULL)) ? get(ob, "value", NULL)->valuedouble : NAN;
+    double ais = get(j, "log_z", "value") ? get(j, "log_z", "value")->valuedouble : NAN;
+    CHECK(isfinite(c) && cJSON_IsNumber(get(ob, "minus_ais", NULL)) &&
+              fabs(get(ob, "minus_ais", NULL)->valuedouble - (c - ais)) < 1e-9,
+          "eval.json: log_z.objective_log_z with its value and minus_ais");
+    CHECK(is_text(get(j, "prior_objective", NULL)) &&
+              strcmp(get(j, "prior_objective", NULL)->valuestring, "nce") == 0,
+          "eval.json names the objective");
+    /* the c of the checkpoint, not some other number: the tensor itself */
+    char ckpt[128];
+    snprintf(ckpt, sizeof ckpt, "%s/checkpoint.safetensors", dir);
+    evae_st_file *f = evae_st_read(ckpt);
+    const evae_st_tensor *t = f ? evae_st_find(f, "objective.nce.log_z") : NULL;
+    CHECK(t && t->nbytes == 4 && ((const float *)t->data)[0] == (float)c,
+          "the reported c is the checkpoint's objective.nce.log_z");
+    evae_st_close(f);
+    cJSON_Delete(j);
+}
+
 int main(void)
 {
     run_cifar();
+    run_nce();
     run_prior("experiments/mnist.ini", 1);
     run_prior("experiments/mnist_gaussian.ini", 0);
     return check_report("test_eval_report");

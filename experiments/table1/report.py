@@ -47,6 +47,8 @@ def fmt_pm(m, se, unit):
 
 
 def prior_label(prior):
+    if prior.startswith("grbm-"):  # the energy prior under another objective than ssm
+        return f"GRBM prior, {prior[5:]}"
     return {"grbm": "GRBM prior", "gaussian": "N(0, I) prior"}.get(prior, f"{prior} prior")
 
 

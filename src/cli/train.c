@@ -1,5 +1,6 @@
 /* The training loop of Algorithm 1: per batch, one Adam step of the encoder and decoder on the
- * ALB, then one Adam step of the GRBM prior by sliced score matching on the same z, detached.
+ * ALB, then one Adam step of the GRBM prior by its objective (prior.objective) on the same z,
+ * detached.
  * Random state is counter-based (evae/math/philox.h): every draw is named by (seed, purpose, step), so
  * a run resumed from a checkpoint continues exactly as if it had never stopped. */
 #define _DEFAULT_SOURCE /* POSIX.1-2008 and M_PI under -std=c11 */
@@ -23,6 +24,7 @@
 #include "evae/cli/run.h"
 #include "evae/model/input.h"
 #include "evae/cli/grids.h"
+#include "evae/model/prior_fit.h"
 #include "evae/model/sampling.h"
 #include "evae/model/train_step.h"
 #include "evae/util.h"
@@ -73,6 +75,22 @@ static void evaluate(const evae_model *m, evae_workspace *w, const float *data_d
     r->log_det /= n;
 }
 
+/* The prior objective's numbers in a metrics line: its loss as <prefix>_<name> (batch_ssm,
+ * train_nce, ...) and its second number, when it has one: the batch's (snis_log_z, nce_log_z)
+ * on step lines, the epoch's mean (train_snis_log_z, train_nce_log_z) on epoch lines. */
+static void add_objective_numbers(cJSON *o, const evae_prior_fit *fit, const char *prefix,
+                                  double loss, int epoch_line)
+{
+    char key[64];
+    snprintf(key, sizeof key, "%s_%s", prefix, evae_prior_fit_loss_name(fit));
+    cJSON_AddNumberToObject(o, key, loss);
+    double batch, epoch;
+    const char *aux = evae_prior_fit_aux(fit, &batch, &epoch);
+    if (!aux) return;
+    if (epoch_line) snprintf(key, sizeof key, "train_%s", aux);
+    cJSON_AddNumberToObject(o, epoch_line ? key : aux, epoch_line ? epoch : batch);
+}
+
 /* The grids of an epoch into dir: prior samples, and up to 32 held-out images (whole rows of 8,
  * so each reconstruction sits under its image) above their reconstructions. */
 static int write_epoch_grids(const evae_model *m, evae_workspace *w, const evae_config *cfg,
@@ -109,7 +127,8 @@ static int write_run_files(const char *dir, const char *ini, const evae_config *
  * yet: a fresh start from epoch 0) and trims metrics.jsonl to it. A checkpoint that has reached
  * train.epochs is reported; one past it is refused. */
 static int resume_from(const char *dir, const char *ckpt, const char *metrics,
-                       const evae_config *cfg, evae_model *m, evae_train_state *st)
+                       const evae_config *cfg, evae_model *m, evae_train_state *st,
+                       evae_prior_fit *fit)
 {
     if (evae_run_remove_temporaries(dir)) return 1;
     struct stat sb;
@@ -117,7 +136,8 @@ static int resume_from(const char *dir, const char *ckpt, const char *metrics,
         evae_warn("%s: no checkpoint yet (the run stopped before its first): starting from "
                   "epoch 0", dir);
         evae_model_init(m, (uint64_t)cfg->train.seed);
-    } else if (evae_checkpoint_load(ckpt, m, st)) {
+        if (fit) evae_prior_fit_start(fit, m, (uint64_t)cfg->train.seed);
+    } else if (evae_checkpoint_load(ckpt, m, st, fit)) {
         return 1;
     }
     if (st->seed != cfg->train.seed) {
@@ -174,6 +194,9 @@ int evae_train(evae_config *cfg, const char *resume_dir, int argc, char **argv)
         evae_dataset_free(&heldout);
         return 1;
     }
+    const int cap = cfg->train.batch < train.n ? cfg->train.batch : train.n;
+    evae_prior_fit fit_state, *fit = shape.prior_grbm ? &fit_state : NULL; /* NULL: N(0, I) */
+    if (fit) evae_prior_fit_create(fit, &m, cfg, cap);
     char ckpt[4096], metrics[4096];
     snprintf(ckpt, sizeof ckpt, "%s/%s", dir, EVAE_CHECKPOINT_FILE);
     snprintf(metrics, sizeof metrics, "%s/metrics.jsonl", dir);
@@ -184,20 +207,22 @@ int evae_train(evae_config *cfg, const char *resume_dir, int argc, char **argv)
      * attempt that fails (a NaN) leaves them describing the checkpoint that is there. */
     int run_files_pending = resume_dir != NULL;
     if (resume_dir) {
-        rc = resume_from(dir, ckpt, metrics, cfg, &m, &st);
+        rc = resume_from(dir, ckpt, metrics, cfg, &m, &st, fit);
     } else {
         evae_model_init(&m, (uint64_t)cfg->train.seed);
+        if (fit) evae_prior_fit_start(fit, &m, (uint64_t)cfg->train.seed);
         rc = write_run_files(dir, ini, cfg, argc, argv);
     }
     if (rc) {
         free(ini);
+        if (fit) evae_prior_fit_free(fit);
         evae_model_free(&m);
         evae_dataset_free(&train);
         evae_dataset_free(&heldout);
         return rc;
     }
 
-    const int D = m.x_dim, cap = cfg->train.batch < train.n ? cfg->train.batch : train.n;
+    const int D = m.x_dim;
     const int as_unit = m.decoder == EVAE_DEC_BERNOULLI;
     const uint64_t seed = (uint64_t)cfg->train.seed;
     const double log_z = evae_model_exact_log_z(&m); /* NaN for the GRBM */
@@ -235,11 +260,12 @@ int evae_train(evae_config *cfg, const char *resume_dir, int argc, char **argv)
         be->zero(be, acc.J, cap * sizeof(float));
         acc.scale_sum = 0.0;
         acc.batches = 0;
+        if (fit) evae_prior_fit_epoch_begin(fit);
         for (int s = 0; s < steps; s++) {
             int B = train.n - s * cap < cap ? train.n - s * cap : cap;
             uint64_t gs = (uint64_t)st.global_step;
             be->gather_rows(be, w.p, train_dev, idx_dev + (size_t)s * cap, B, D);
-            float scale = evae_train_step(&m, &w, B, cfg, gs);
+            float scale = evae_train_step(&m, &w, fit, B, cfg, gs);
             if (m.decoder == EVAE_DEC_LAPLACE) acc.scale_sum += scale;
             if (shape.prior_grbm) be->axpy(be, acc.J, w.J, (size_t)B, 1.0f);
             be->axpy(be, acc.alb, w.alb, (size_t)B, 1.0f);
@@ -260,8 +286,8 @@ int evae_train(evae_config *cfg, const char *resume_dir, int argc, char **argv)
                     cJSON_AddNumberToObject(o, "epoch", epoch + 1);
                     cJSON_AddNumberToObject(o, "step", (double)st.global_step);
                     cJSON_AddNumberToObject(o, "batch_alb", isnan(log_z) ? alb : alb - log_z);
-                    if (shape.prior_grbm)
-                        cJSON_AddNumberToObject(o, "batch_ssm", be->sum(be, w.J, (size_t)B) / B);
+                    if (fit) add_objective_numbers(o, fit, "batch",
+                                                   be->sum(be, w.J, (size_t)B) / B, 0);
                     rc = evae_metrics_append(metrics, o);
                 }
             }
@@ -281,12 +307,14 @@ int evae_train(evae_config *cfg, const char *resume_dir, int argc, char **argv)
         /* a NaN can hide from the loss (e.g. behind a ReLU that zeroes it), not from the
          * parameters' sum */
         double psum = be->sum(be, m.params, m.n_params) + be->sum(be, m.theta, m.n_theta);
+        if (fit) psum += evae_prior_fit_state_sum(fit);
         if (!isfinite(tr_alb) || !isfinite(ev.alb) || !isfinite(tr_J) || !isfinite(psum)) {
-            evae_error("non-finite loss or parameters in epoch %d (train ALB %g, %s ALB %g, SSM "
+            evae_error("non-finite loss or parameters in epoch %d (train ALB %g, %s ALB %g, %s "
                        "%g, parameter sum %g); stopping "
                        "without saving. The last checkpoint, if any, is intact in %s: resume it "
                        "with a smaller train.lr / train.prior_lr (evae train --resume %s "
-                       "train.lr=...)", epoch + 1, tr_alb, heldout_name, ev.alb, tr_J, psum, dir,
+                       "train.lr=...)", epoch + 1, tr_alb, heldout_name, ev.alb,
+                       fit ? evae_prior_fit_loss_label(fit) : "prior loss", tr_J, psum, dir,
                        dir);
             rc = 3;
             break;
@@ -312,7 +340,7 @@ int evae_train(evae_config *cfg, const char *resume_dir, int argc, char **argv)
         cJSON_AddNumberToObject(o, "step", (double)st.global_step);
         cJSON_AddNumberToObject(o, "train_alb", tr_alb);
         cJSON_AddNumberToObject(o, "train_recon", tr_ll);
-        if (shape.prior_grbm) cJSON_AddNumberToObject(o, "train_ssm", tr_J);
+        if (fit) add_objective_numbers(o, fit, "train", tr_J, 1);
         cJSON_AddNumberToObject(o, key_alb, ev.alb);
         cJSON_AddNumberToObject(o, key_ll, ev.ll);
         if (m.decoder == EVAE_DEC_LAPLACE) {
@@ -338,12 +366,12 @@ int evae_train(evae_config *cfg, const char *resume_dir, int argc, char **argv)
             rc = write_run_files(dir, ini, cfg, argc, argv);
             run_files_pending = 0;
         }
-        if (save) rc = rc || evae_checkpoint_save(ckpt, &m, &st, ini);
+        if (save) rc = rc || evae_checkpoint_save(ckpt, &m, &st, ini, fit);
         /* again after the first epoch: by now the device has chosen its convolution algorithms */
         if (epoch == start_epoch && m.shape.arch == EVAE_ARCH_CONV && !run_files_pending)
             rc = rc || evae_write_manifest(dir, cfg, argc, argv);
-        char ssm[48] = "", elbo[160] = "";
-        if (shape.prior_grbm) snprintf(ssm, sizeof ssm, ", SSM %.3f", tr_J);
+        char ssm[64] = "", elbo[160] = "";
+        if (fit) snprintf(ssm, sizeof ssm, ", %s %.3f", evae_prior_fit_loss_label(fit), tr_J);
         if (honest) evae_honest_format(&h, elbo, sizeof elbo);
         printf("epoch %d/%d  train %s %.2f (recon %.2f%s)  %s %s %.2f%s  %.0f ex/s  %.2fs\n",
                st.epoch, cfg->train.epochs, shape.prior_grbm ? "ALB" : "ELBO", tr_alb, tr_ll, ssm,
@@ -362,6 +390,7 @@ int evae_train(evae_config *cfg, const char *resume_dir, int argc, char **argv)
     free(ev.log_det_e);
     free(ini);
     evae_workspace_free(&w, &m);
+    if (fit) evae_prior_fit_free(fit);
     evae_model_free(&m);
     evae_dataset_free(&train);
     evae_dataset_free(&heldout);

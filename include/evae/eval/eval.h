@@ -252,6 +252,7 @@ typedef struct evae_eval_report {
     long epoch;                /* epochs the checkpoint was trained */
     evae_config cfg;           /* the resolved configuration ([eval] holds the settings) */
     evae_log_z lz;
+    double objective_log_z;    /* the prior objective's own ln Z (nce's learned c), else NAN */
     evae_is_summary is;
     evae_classifier_result cls;
     evae_quantity cls_minus_elbo; /* classifier VLB - (ALB - log Z), paired by test example */
