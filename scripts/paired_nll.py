@@ -3,10 +3,10 @@
 
     scripts/paired_nll.py RUN_A RUN_B [COLUMN]
 
-reads RUN_A/eval_examples.tsv and RUN_B/eval_examples.tsv (written by `evae eval` on the same
+reads RUN_A/eval_examples.csv and RUN_B/eval_examples.csv (written by `evae eval` on the same
 test inputs: the same data, eval.seed and eval.test_limit) and prints mean(A - B) and its
-standard error over the examples (sample sd / sqrt(n)). COLUMN is nll_is (default) or
-neg_elbo. The difference carries the two log Z estimates' errors besides: add them (eval.json,
+standard error over the examples (sample sd / sqrt(n)). COLUMN is one of the file's
+columns: nll_importance_sampling (default), neg_elbo, ... The difference carries the two log Z estimates' errors besides: add them (eval.json,
 log_z.std_err) in quadrature for the full uncertainty.
 """
 import math
@@ -14,19 +14,19 @@ import sys
 
 
 def read(run, column):
-    path = f"{run}/eval_examples.tsv"
+    path = f"{run}/eval_examples.csv"
     with open(path) as f:
-        header = f.readline().split()
+        header = f.readline().strip().split(",")
         if header[:1] != ["example"] or column not in header:
-            sys.exit(f"{path}: not an eval_examples.tsv with a '{column}' column")
+            sys.exit(f"{path}: not an eval_examples.csv with a '{column}' column")
         k = header.index(column)
-        return [float(line.split()[k]) for line in f if line.strip()]
+        return [float(line.split(",")[k]) for line in f if line.strip()]
 
 
 def main():
     if len(sys.argv) not in (3, 4):
         sys.exit(__doc__.strip().splitlines()[2].strip())
-    column = sys.argv[3] if len(sys.argv) == 4 else "nll_is"
+    column = sys.argv[3] if len(sys.argv) == 4 else "nll_importance_sampling"
     a, b = read(sys.argv[1], column), read(sys.argv[2], column)
     if len(a) != len(b) or len(a) < 2:
         sys.exit(f"{len(a)} and {len(b)} examples: the runs were not evaluated on the same set")

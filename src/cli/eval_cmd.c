@@ -1,6 +1,6 @@
 /* `evae eval RUN_DIR|CHECKPOINT [section.key=value ...]` (evae/eval/eval.h): loads a checkpoint with
- * the configuration stored in it, runs the five stages on the test set and writes eval.json and
- * eval.md into the run folder. */
+ * the configuration stored in it, runs the five stages on the test set and writes
+ * eval_examples.csv, then eval.json and eval.md into the run folder. */
 #define _DEFAULT_SOURCE /* POSIX.1-2008 under -std=c11 */
 #include "evae/cli/eval_cmd.h"
 #include "evae/eval/eval.h"
@@ -107,8 +107,6 @@ static int run_stages(evae_eval_report *r, const evae_model *m, const float *tra
     if (!rc)
         evae_is_summarize(&ex, r->lz.log_z, r->lz.exact ? 0.0 : r->lz.std_err, r->x_dim,
                           r->bits_per_dim, &r->is);
-    /* per example, for comparisons paired by test example */
-    if (!rc) rc = evae_eval_write_examples(r->out_dir, &ex, r->lz.log_z);
 
     /* 3. the classifier of Algorithm 2 */
     if (!rc) {
@@ -135,6 +133,11 @@ static int run_stages(evae_eval_report *r, const evae_model *m, const float *tra
         for (int e = 0; e < r->n_test; e++) v[e] = ex.ll[e] - ex.alb[e] + r->lz.log_z;
         evae_quantity_of(&r->kl_log_z, v, ex.log_det, r->n_test, r->x_dim, 0);
         free(v);
+    }
+    if (!rc) { /* before eval.json, whose presence says the evaluation is complete */
+        char path[4200];
+        snprintf(path, sizeof path, "%s/eval_examples.csv", r->out_dir);
+        rc = evae_eval_write_examples(path, &ex, r->cls.vlb_e, r->lz.log_z);
     }
     evae_classifier_result_free(&r->cls);
     evae_is_examples_free(&ex);

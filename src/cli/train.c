@@ -16,6 +16,7 @@
 
 #include "evae/model/checkpoint.h"
 #include "evae/data/logit.h"
+#include "evae/eval/honest.h"
 #include "evae/io/atomic_file.h"
 #include "evae/io/metrics.h"
 #include "evae/math/philox.h"
@@ -38,36 +39,40 @@ typedef struct epoch_sums {
 typedef struct heldout_eval {
     double alb, ll; /* means over the held-out set */
     double log_det; /* CIFAR-10: mean ln|dy/du| of the logit transform, to convert to bits/dim */
+    double *alb_e;     /* [n] host: ALB per held-out example, for the held-out ELBO's SE */
+    double *log_det_e; /* [n] host: ln|dy/du| per example (CIFAR-10), else NULL */
 } heldout_eval;
 
-/* ALB of the held-out set with a fixed binarization / noise seed, so epochs are comparable. */
-static heldout_eval evaluate(const evae_model *m, evae_workspace *w, const float *data_dev,
-                             int n, uint64_t seed)
+/* ALB of the held-out set with a fixed binarization / noise seed, so epochs are comparable;
+ * r->alb_e (and r->log_det_e for CIFAR-10) must hold n values. */
+static void evaluate(const evae_model *m, evae_workspace *w, const float *data_dev, int n,
+                     uint64_t seed, heldout_eval *r)
 {
     const evae_backend *be = m->be;
-    heldout_eval r = {0.0, 0.0, 0.0};
+    r->alb = r->ll = r->log_det = 0.0;
     float *y = m->decoder == EVAE_DEC_LAPLACE ? evae_xcalloc((size_t)w->cap * m->x_dim, 4) : NULL;
-    double *log_det = y ? evae_xcalloc((size_t)w->cap, sizeof(double)) : NULL;
+    float *alb = evae_xcalloc((size_t)w->cap, sizeof(float)); /* [cap] host */
     for (int start = 0, bi = 0; start < n; start += w->cap, bi++) {
         int B = n - start < w->cap ? n - start : w->cap;
         be->copy(be, w->p, data_dev + (size_t)start * m->x_dim,
                  (size_t)B * m->x_dim * sizeof(float));
         evae_prepare_input(m, w, B, seed, evae_stream(EVAE_STREAM_EVAL, 2 * (uint64_t)bi));
         evae_alb_forward(m, w, B, seed, evae_stream(EVAE_STREAM_EVAL, 2 * (uint64_t)bi + 1), NULL);
-        r.alb += be->sum(be, w->alb, (size_t)B);
-        r.ll += be->sum(be, w->ll, (size_t)B);
+        r->alb += be->sum(be, w->alb, (size_t)B);
+        r->ll += be->sum(be, w->ll, (size_t)B);
+        be->download(be, alb, w->alb, (size_t)B * sizeof(float));
+        for (int b = 0; b < B; b++) r->alb_e[start + b] = alb[b];
         if (y) {
             be->download(be, y, evae_ws_x(w), (size_t)B * m->x_dim * sizeof(float));
-            evae_logit_log_det(log_det, y, B, m->x_dim, EVAE_LOGIT_ALPHA);
-            for (int b = 0; b < B; b++) r.log_det += log_det[b];
+            evae_logit_log_det(r->log_det_e + start, y, B, m->x_dim, EVAE_LOGIT_ALPHA);
+            for (int b = 0; b < B; b++) r->log_det += r->log_det_e[start + b];
         }
     }
     free(y);
-    free(log_det);
-    r.alb /= n;
-    r.ll /= n;
-    r.log_det /= n;
-    return r;
+    free(alb);
+    r->alb /= n;
+    r->ll /= n;
+    r->log_det /= n;
 }
 
 /* The prior objective's numbers in a metrics line: its loss as <prefix>_<name> (batch_ssm,
@@ -86,8 +91,8 @@ static void add_objective_numbers(cJSON *o, const evae_prior_fit *fit, const cha
     cJSON_AddNumberToObject(o, epoch_line ? key : aux, epoch_line ? epoch : batch);
 }
 
-/* The grids of a checkpointed epoch: prior samples, and up to 32 held-out images (whole rows of
- * 8, so each reconstruction sits under its image) above their reconstructions. */
+/* The grids of an epoch into dir: prior samples, and up to 32 held-out images (whole rows of 8,
+ * so each reconstruction sits under its image) above their reconstructions. */
 static int write_epoch_grids(const evae_model *m, evae_workspace *w, const evae_config *cfg,
                              const char *dir, const float *heldout_dev, int n_heldout, int epoch)
 {
@@ -107,19 +112,6 @@ static int write_epoch_grids(const evae_model *m, evae_workspace *w, const evae_
                               (float)cfg->sample.eta, cfg->sample.n, seed, xr, nr);
     be->free(be, xr);
     return rc;
-}
-
-/* Whether a grid of `epoch` is missing from dir (a run stopped before or while drawing it). */
-static int epoch_grids_missing(const char *dir, int epoch)
-{
-    char path[4096];
-    struct stat st;
-    const char *const kinds[] = {"samples", "recon"};
-    for (int i = 0; i < 2; i++) {
-        snprintf(path, sizeof path, "%s/%s_epoch%03d.png", dir, kinds[i], epoch);
-        if (stat(path, &st) != 0) return 1;
-    }
-    return 0;
 }
 
 /* config.ini (the resolved configuration, which --resume reads) and manifest.json. */
@@ -239,6 +231,14 @@ int evae_train(evae_config *cfg, const char *resume_dir, int argc, char **argv)
     evae_workspace w;
     evae_workspace_create(&w, &m, cap, cfg->ssm.projections);
     int *perm = evae_xcalloc((size_t)train.n, sizeof(int));
+    heldout_eval ev = {.alb_e = evae_xcalloc((size_t)heldout.n, sizeof(double)),
+                       .log_det_e = m.decoder == EVAE_DEC_LAPLACE
+                                        ? evae_xcalloc((size_t)heldout.n, sizeof(double))
+                                        : NULL};
+    const evae_ais_opts honest_ais = evae_honest_ais_opts(cfg);
+    char grid_dir[4096];
+    snprintf(grid_dir, sizeof grid_dir, "%s/grids", dir);
+    rc = evae_mkdirs(grid_dir);
     int *idx_dev = be->alloc(be, (size_t)train.n * sizeof(int)); /* [n_train] batch order */
     epoch_sums acc = {be->alloc(be, cap * sizeof(float)), be->alloc(be, cap * sizeof(float)),
                       be->alloc(be, cap * sizeof(float)), 0.0, 0};
@@ -249,12 +249,6 @@ int evae_train(evae_config *cfg, const char *resume_dir, int argc, char **argv)
     printf("training %s: %d %s examples, %d %s, device %s, %ld parameters + %zu prior\n", dir,
            train.n, evae_data_set_name(cfg->data.dataset), heldout.n, heldout_name, be->name,
            (long)m.n_params, m.n_theta);
-
-    /* the grids of the checkpoint's epoch, if the run stopped before it had drawn them (they
-     * are drawn from the checkpoint's model and the seed, so they come out the same); also when
-     * the run is complete: the kill may have come right after its last checkpoint */
-    if (resume_dir && st.epoch > 0 && epoch_grids_missing(dir, st.epoch))
-        rc = write_epoch_grids(&m, &w, cfg, dir, heldout_dev, heldout.n, st.epoch);
 
     const int start_epoch = st.epoch;
     for (int epoch = st.epoch; epoch < cfg->train.epochs && !rc; epoch++) {
@@ -305,7 +299,7 @@ int evae_train(evae_config *cfg, const char *resume_dir, int argc, char **argv)
         double tr_alb = be->sum(be, acc.alb, cap) / train.n,
             tr_ll = be->sum(be, acc.ll, cap) / train.n;
         double tr_J = be->sum(be, acc.J, cap) / train.n;
-        heldout_eval ev = evaluate(&m, &w, heldout_dev, heldout.n, seed);
+        evaluate(&m, &w, heldout_dev, heldout.n, seed, &ev);
         if (!isnan(log_z)) { /* N(0, I) prior: report the true ELBO */
             tr_alb -= log_z;
             ev.alb -= log_z;
@@ -326,7 +320,17 @@ int evae_train(evae_config *cfg, const char *resume_dir, int argc, char **argv)
             break;
         }
         st.epoch = epoch + 1;
-        int save = st.epoch % cfg->train.checkpoint_every == 0 || st.epoch == cfg->train.epochs;
+        const int last = st.epoch == cfg->train.epochs;
+        /* the held-out ELBO: ALB - log Z with a short AIS (exact log Z for N(0, I)) */
+        evae_honest h;
+        const int honest = cfg->train.honest_every > 0 &&
+                           (st.epoch % cfg->train.honest_every == 0 || last);
+        if (honest && evae_honest_elbo(&m, &honest_ais, ev.alb_e, ev.log_det_e, heldout.n,
+                                       m.decoder == EVAE_DEC_LAPLACE, &h)) {
+            rc = 1;
+            break;
+        }
+        int save = st.epoch % cfg->train.checkpoint_every == 0 || last;
         double t_epoch = evae_now() - t0;
         char key_alb[64], key_ll[64];
         snprintf(key_alb, sizeof key_alb, "%s_alb", heldout_name);
@@ -347,12 +351,17 @@ int evae_train(evae_config *cfg, const char *resume_dir, int argc, char **argv)
             cJSON_AddNumberToObject(o, key_bpd, evae_bits_per_dim(ev.alb + ev.log_det, D));
             cJSON_AddNumberToObject(o, "laplace_scale", m.laplace_scale);
         }
+        if (honest) evae_honest_add_metrics(&h, heldout_name, o);
         cJSON_AddNumberToObject(o, "examples_per_s", train.n / t_train);
         cJSON_AddNumberToObject(o, "epoch_time_s", t_epoch);
         cJSON_AddNumberToObject(o, "wall_time_s", evae_now() - t_run);
         /* the epoch's record before its checkpoint: a run stopped in between has the record
          * dropped on resume (it is of an epoch after the checkpoint) and logged again */
         rc = evae_metrics_append(metrics, o);
+        /* the grids before the checkpoint: a run stopped in between draws them again with the
+         * epoch, so a checkpoint's epoch always has its grids */
+        if ((st.epoch % cfg->train.grid_every == 0 || last) && !rc)
+            rc = write_epoch_grids(&m, &w, cfg, grid_dir, heldout_dev, heldout.n, st.epoch);
         if (save && !rc && run_files_pending) {
             rc = write_run_files(dir, ini, cfg, argc, argv);
             run_files_pending = 0;
@@ -361,15 +370,14 @@ int evae_train(evae_config *cfg, const char *resume_dir, int argc, char **argv)
         /* again after the first epoch: by now the device has chosen its convolution algorithms */
         if (epoch == start_epoch && m.shape.arch == EVAE_ARCH_CONV && !run_files_pending)
             rc = rc || evae_write_manifest(dir, cfg, argc, argv);
-        char ssm[64] = "";
+        char ssm[64] = "", elbo[160] = "";
         if (fit) snprintf(ssm, sizeof ssm, ", %s %.3f", evae_prior_fit_loss_label(fit), tr_J);
-        printf("epoch %d/%d  train %s %.2f (recon %.2f%s)  %s %s %.2f  %.0f ex/s  %.2fs\n",
+        if (honest) evae_honest_format(&h, elbo, sizeof elbo);
+        printf("epoch %d/%d  train %s %.2f (recon %.2f%s)  %s %s %.2f%s  %.0f ex/s  %.2fs\n",
                st.epoch, cfg->train.epochs, shape.prior_grbm ? "ALB" : "ELBO", tr_alb, tr_ll, ssm,
-               heldout_name, shape.prior_grbm ? "ALB" : "ELBO", ev.alb, train.n / t_train,
+               heldout_name, shape.prior_grbm ? "ALB" : "ELBO", ev.alb, elbo, train.n / t_train,
                t_epoch);
         fflush(stdout);
-        if (save && !rc)
-            rc = write_epoch_grids(&m, &w, cfg, dir, heldout_dev, heldout.n, st.epoch);
     }
     be->free(be, acc.alb);
     be->free(be, acc.ll);
@@ -378,6 +386,8 @@ int evae_train(evae_config *cfg, const char *resume_dir, int argc, char **argv)
     be->free(be, train_dev);
     be->free(be, heldout_dev);
     free(perm);
+    free(ev.alb_e);
+    free(ev.log_det_e);
     free(ini);
     evae_workspace_free(&w, &m);
     if (fit) evae_prior_fit_free(fit);

@@ -1,31 +1,37 @@
-/* The per-example estimates of `evae eval` (evae/eval/eval.h): eval_examples.tsv, one line per
- * test example, so that two models evaluated on the same test set (the same inputs: eval.seed)
- * can be compared example by example, with the standard error of the paired difference. */
+/* eval_examples.csv of `evae eval` (evae/eval/eval.h): every estimate per test example, so that
+ * two models evaluated on the same inputs (the same test set and eval.seed) can be compared
+ * example by example; the SE of a paired difference is far smaller than either model's SE over
+ * examples. */
 #include "evae/eval/eval.h"
 
 #include <stdio.h>
 
 #include "evae/io/atomic_file.h"
 
-typedef struct examples_ctx {
+typedef struct examples_table {
     const evae_is_examples *ex;
+    const double *cls_vlb; /* [n] */
     double log_z;
-} examples_ctx;
+} examples_table;
 
-static int write_examples(FILE *f, void *ctx)
+static int write_rows(FILE *f, void *ctx)
 {
-    const examples_ctx *c = ctx;
-    fprintf(f, "example\tnll_is\tneg_elbo\n");
-    for (int e = 0; e < c->ex->n; e++)
-        fprintf(f, "%d\t%.6f\t%.6f\n", e, -(c->ex->lme_a[e] - c->log_z),
-                -(c->ex->alb[e] - c->log_z));
-    return 0; /* write errors show when the file is flushed */
+    const examples_table *t = ctx;
+    const evae_is_examples *ex = t->ex;
+    fputs("example,nll_importance_sampling,nll_self_normalized_eq4,neg_vlb_self_normalized_eq3,"
+          "neg_vlb_classifier,neg_elbo,neg_alb,reconstruction,log_det\n", f);
+    /* %.17g: the doubles as they are, so means and paired differences come out exactly */
+    for (int e = 0; e < ex->n; e++)
+        fprintf(f, "%d,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g\n", e,
+                -(ex->lme_a[e] - t->log_z), -(ex->lme_a[e] - ex->lme_c[e]),
+                -(ex->mean_a[e] - ex->lme_c[e]), -t->cls_vlb[e], -(ex->alb[e] - t->log_z),
+                -ex->alb[e], -ex->ll[e], ex->log_det[e]);
+    return 0;
 }
 
-int evae_eval_write_examples(const char *out_dir, const evae_is_examples *ex, double log_z)
+int evae_eval_write_examples(const char *path, const evae_is_examples *ex, const double *cls_vlb,
+                             double log_z)
 {
-    char path[4200];
-    snprintf(path, sizeof path, "%s/eval_examples.tsv", out_dir);
-    examples_ctx c = {ex, log_z};
-    return evae_atomic_write(path, write_examples, &c);
+    examples_table t = {ex, cls_vlb, log_z};
+    return evae_atomic_write(path, write_rows, &t);
 }

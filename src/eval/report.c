@@ -116,6 +116,8 @@ static cJSON *build_json(const evae_eval_report *r)
                                 : "binarized once, Bernoulli draws from eval.seed; the same "
                                   "inputs for every estimate");
     cJSON_AddNumberToObject(ts, "seed", (double)r->cfg.eval.seed);
+    cJSON_AddNumberToObject(ts, "data_dim", r->x_dim);
+    cJSON_AddStringToObject(ts, "per_example", "eval_examples.csv");
 
     /* stage 1 */
     cJSON *lo = cJSON_AddObjectToObject(j, "log_z");

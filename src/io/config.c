@@ -132,6 +132,17 @@ static const config_key config_keys[] = {
     INT_KEY("train.checkpoint_every", train.checkpoint_every, "1", 1, INT_MAX,
             "epochs between checkpoints"),
     INT_KEY("train.log_every", train.log_every, "50", 1, INT_MAX, "steps between metric lines"),
+    INT_KEY("train.grid_every", train.grid_every, "10", 1, INT_MAX,
+            "epochs between the PNG grids in grids/ (the last epoch always has them)"),
+    INT_KEY("train.honest_every", train.honest_every, "10", 0, INT_MAX,
+            "epochs between held-out ELBO estimates (ALB - log Z, a short AIS), also after the "
+            "last; 0 = none"),
+    INT_KEY("train.honest_ais_chains", train.honest_ais_chains, "100", 1, 10000000,
+            "AIS chains per run of that estimate"),
+    INT_KEY("train.honest_ais_temperatures", train.honest_ais_temperatures, "200", 1, 100000000,
+            "AIS temperatures of that estimate"),
+    INT_KEY("train.honest_ais_runs", train.honest_ais_runs, "2", 2, 64,
+            "independent AIS runs of that estimate (their spread is log Z's standard error)"),
 
     CHOICE_KEY("prior.objective", prior.objective, "ssm", objective_choices,
                "how the GRBM prior is fitted to the latent samples: sliced or denoising score "

@@ -75,6 +75,9 @@ typedef struct evae_config {
         long seed;
         int checkpoint_every; /* epochs between checkpoints */
         int log_every;        /* steps between metric lines */
+        int grid_every;       /* epochs between PNG grids (and the last epoch) */
+        int honest_every;     /* epochs between held-out ELBO estimates (and the last); 0 = none */
+        int honest_ais_chains, honest_ais_temperatures, honest_ais_runs; /* their AIS of log Z */
     } train;
     struct {
         evae_prior_objective objective; /* ssm | dsm | pcd | snis | nce */

@@ -124,6 +124,7 @@ enum evae_stream_purpose {
     EVAE_STREAM_PCD_START = 9,  /* the persistent chains' start, N(mu, sigma^2) [C, d] (step 0) */
     EVAE_STREAM_PCD_CHAINS = 10, /* the persistent chains' sampler draws (Gibbs or Langevin) */
     EVAE_STREAM_NCE_NOISE = 11, /* NCE's noise samples eps [ratio B, d] of y = m + s eps */
+    EVAE_STREAM_HONEST = 12, /* the trainer's AIS of log Z for the held-out ELBO (evae/eval/honest.h) */
 };
 
 EVAE_HD uint64_t evae_stream(enum evae_stream_purpose purpose, uint64_t step)
