@@ -118,6 +118,7 @@ typedef struct trainer {
     evae_config cfg;
     evae_model m;
     evae_workspace w;
+    evae_prior_fit fit; /* the prior's objective (prior.objective of the experiment file) */
     int n, cap, steps;
     float *train_dev;   /* [n, x_dim] resident data set */
     int *perm;          /* [n] host */
@@ -148,7 +149,7 @@ static double run_epoch(trainer *t, int epoch, int max_steps)
         int B = t->n - s * cap < cap ? t->n - s * cap : cap;
         uint64_t gs = (uint64_t)t->global_step;
         be->gather_rows(be, w->p, t->train_dev, t->idx_dev + (size_t)s * cap, B, D);
-        evae_train_step(m, w, B, cfg, gs);
+        evae_train_step(m, w, m->shape.prior_grbm ? &t->fit : NULL, B, cfg, gs);
         if (m->shape.prior_grbm) be->axpy(be, t->acc_J, w->J, (size_t)B, 1.0f);
         be->axpy(be, t->acc_alb, w->alb, (size_t)B, 1.0f);
         be->axpy(be, t->acc_ll, w->ll, (size_t)B, 1.0f);
@@ -190,6 +191,8 @@ static int trainer_create(trainer *t, const bench_device *dev, const char *datas
     t->train_dev = evae_upload_dataset(be, &data, t->m.decoder == EVAE_DEC_BERNOULLI);
     evae_dataset_free(&data);
     evae_workspace_create(&t->w, &t->m, t->cap, t->cfg.ssm.projections);
+    evae_prior_fit_create(&t->fit, &t->m, &t->cfg, t->cap);
+    evae_prior_fit_start(&t->fit, &t->m, (uint64_t)t->cfg.train.seed);
     t->perm = evae_xcalloc((size_t)n, sizeof(int));
     t->idx_dev = be->alloc(be, (size_t)n * sizeof(int));
     t->acc_alb = be->alloc(be, (size_t)t->cap * sizeof(float));
@@ -208,6 +211,7 @@ static void trainer_free(trainer *t)
     be->free(be, t->acc_J);
     free(t->perm);
     evae_workspace_free(&t->w, &t->m);
+    evae_prior_fit_free(&t->fit);
     evae_model_free(&t->m);
 }
 

@@ -5,7 +5,9 @@
 # its libFuzzer runtime; the main build stays on gcc).
 # The CUDA Toolkit is not installed here: when nvcc is present, the CUDA backend is built too.
 set -euo pipefail
-pkgs=(cmake make gcc pkg-config libopenblas-dev zlib1g-dev libstb-dev libinih-dev libcjson-dev)
+# python3-numpy, python3-matplotlib, python3-pil: the report and checks of experiments/table1.sh
+pkgs=(cmake make gcc pkg-config libopenblas-dev zlib1g-dev libstb-dev libinih-dev libcjson-dev
+      python3 python3-numpy python3-matplotlib python3-pil)
 if [ "${1:-}" = "--checks" ]; then
   pkgs+=(clang)
   # libFuzzer and the sanitizer runtimes of the clang in use (Debian 12: clang 14)

@@ -129,7 +129,7 @@ static int cmd_sample(int argc, char **argv)
     evae_model_shape shape = evae_shape_from_config(&cfg, c, h, w);
     evae_model m;
     evae_train_state st;
-    rc = evae_model_create(&m, be, &shape) || evae_checkpoint_load(ckpt, &m, &st);
+    rc = evae_model_create(&m, be, &shape) || evae_checkpoint_load(ckpt, &m, &st, NULL);
     if (!rc) {
         int n = cfg.sample.n;
         evae_workspace w;

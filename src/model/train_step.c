@@ -3,8 +3,8 @@
 #include "evae/math/philox.h"
 #include "evae/model/input.h"
 
-float evae_train_step(evae_model *m, evae_workspace *w, int B, const evae_config *cfg,
-                      uint64_t global_step)
+float evae_train_step(evae_model *m, evae_workspace *w, evae_prior_fit *fit, int B,
+                      const evae_config *cfg, uint64_t global_step)
 {
     const evae_backend *be = m->be;
     const uint64_t seed = (uint64_t)cfg->train.seed;
@@ -17,12 +17,6 @@ float evae_train_step(evae_model *m, evae_workspace *w, int B, const evae_config
     evae_alb_backward(m, w, B);
     be->adam(be, m->params, m->adam_m, m->adam_v, m->grads, m->n_params, (float)cfg->train.lr, b1,
              b2, eps, ++m->vae_steps);
-    if (m->shape.prior_grbm) {
-        evae_ssm_step(m, w, B, cfg->ssm.distribution == EVAE_PROJECTION_RADEMACHER,
-                      cfg->ssm.variance_reduced, seed,
-                      evae_stream(EVAE_STREAM_PROJECTIONS, global_step));
-        be->adam(be, m->theta, m->theta_m, m->theta_v, m->theta_grad, m->n_theta,
-                 (float)cfg->train.prior_lr, b1, b2, eps, ++m->prior_steps);
-    }
+    if (m->shape.prior_grbm) evae_prior_fit_step(fit, m, w, B, cfg, global_step);
     return scale;
 }
