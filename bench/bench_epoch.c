@@ -327,6 +327,7 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+    evae_cpu_select(argv); /* as evae does: the benchmarks time what it runs */
     const char *device = "auto", *dataset = NULL, *data_dir = NULL;
     const char *json_path = NULL, *md_path = NULL, *dump_path = NULL;
     long dump_batch = 64;

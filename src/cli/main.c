@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "evae/backend/blas_kernels.h"
 #include "evae/model/checkpoint.h"
 #include "evae/io/config.h"
 #include "evae/cli/eval_cmd.h"
@@ -158,6 +159,7 @@ static int cmd_sample(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    evae_cpu_select(argv); /* may re-execute once: OpenBLAS kernels, OpenMP waits */
     if (argc < 2) {
         usage(stderr);
         return 2;
@@ -172,7 +174,8 @@ int main(int argc, char **argv)
         return 0;
     }
     if (strcmp(cmd, "--version") == 0) {
-        printf("evae %s\n", EVAE_VERSION);
+        const evae_backend *cpu = evae_cpu_backend();
+        printf("evae %s\ncpu: %s\n", EVAE_VERSION, cpu->describe(cpu));
         return 0;
     }
     if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {

@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "evae/backend/blas_kernels.h"
 #include "evae/io/atomic_file.h"
 #include "evae/model/checkpoint.h"
 #include "evae/util.h"
@@ -158,6 +159,12 @@ int evae_write_manifest(const char *dir, const evae_config *cfg, int argc, char 
     for (int i = 0; i < argc; i++) cJSON_AddItemToArray(cmd, cJSON_CreateString(argv[i]));
     cJSON *lib = cJSON_AddObjectToObject(j, "libraries");
     cJSON_AddStringToObject(lib, "openblas", openblas_get_config());
+    /* the kernel set OpenBLAS runs, who chose it, and what the CPU supports */
+    const evae_backend *cpu = evae_cpu_backend();
+    cJSON_AddStringToObject(lib, "cpu", cpu->describe(cpu));
+    char feat_text[256];
+    evae_cpu_features_text(NULL, feat_text, sizeof feat_text);
+    cJSON_AddStringToObject(lib, "cpu_features", feat_text);
     cJSON_AddStringToObject(lib, "zlib", zlibVersion());
     cJSON_AddStringToObject(lib, "cjson", cJSON_Version());
 #ifdef __VERSION__

@@ -177,6 +177,7 @@ int evae_train(evae_config *cfg, const char *resume_dir, int argc, char **argv)
     if (evae_mkdirs(dir)) return 1;
     const evae_backend *be = evae_backend_for(cfg->device);
     if (!be) return 1;
+    printf("device %s: %s\n", be->name, be->describe(be)); /* which kernels run */
 
     evae_dataset train = {0}, heldout = {0};
     const char *heldout_name = "test";

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/cpu/cpu_parallel.h"
 #include "backend/cpu/grbm_common.h"
 #include "evae/math/grbm.h"
 #include "evae/math/grbm_math.h"
@@ -57,6 +58,7 @@ static void ssm_pass(const evae_backend *be, const float *theta, int d, int n, c
         cpu_grbm_scale_cols(Y, v, BM, d, prec);
         cpu_gemm(be, 0, 0, (int)BM, n, d, 1.0f, Y, W, 0.0f, U);
     }
+#pragma omp parallel for schedule(static) if (cpu_par_worth(BM * (d + n)))
     for (int c = 0; c < B; c++) {
         double T = 0.0;
         for (int m = 0; m < M; m++) {
@@ -80,6 +82,7 @@ static void ssm_pass(const evae_backend *be, const float *theta, int d, int n, c
     }
     /* G = p W^T - (z - mu); s = D G */
     cpu_gemm(be, 0, 1, B, d, n, 1.0f, A, W, 0.0f, G);
+#pragma omp parallel for schedule(static) if (cpu_par_worth(BM * d))
     for (int c = 0; c < B; c++) {
         double half_c2 = 0.0, half_s2 = 0.0;
         float *gc = G + (size_t)c * d, *gsc = GS + (size_t)c * d;
@@ -119,9 +122,11 @@ static void ssm_pass(const evae_backend *be, const float *theta, int d, int n, c
     float *dP = G; /* G is no longer needed; dP[B,n] needs B*n floats */
     if (n > d) dP = cpu_fbuf((size_t)B * n);
     cpu_gemm(be, 0, 0, B, n, d, 1.0f, GS, W, 0.0f, dP);
+#pragma omp parallel for schedule(static) if (cpu_par_worth((size_t)B * n))
     for (size_t k = 0; k < (size_t)B * n; k++) GA[k] += Q[k] * dP[k];
     if (dP != G) free(dP);
     /* GU = (2/(M B)) q u */
+#pragma omp parallel for schedule(static) if (cpu_par_worth(BM * n))
     for (int c = 0; c < B; c++)
         for (int m = 0; m < M; m++)
             for (int j = 0; j < n; j++)
