@@ -15,6 +15,7 @@
 #include <cblas.h>
 #include <cjson/cJSON.h>
 #include <math.h>
+#include <omp.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -24,6 +25,7 @@
 #include <unistd.h>
 
 #include "evae/backend/backend.h"
+#include "evae/backend/blas_kernels.h"
 #include "evae/cli/run.h"
 #include "evae/io/config.h"
 #include "evae/io/atomic_file.h"
@@ -41,7 +43,7 @@ typedef struct bench_device {
     char name[256];         /* CPU model or GPU name */
     size_t cache_bytes;     /* last-level cache: L3 on the CPU, L2 on the GPU */
     size_t mem_budget;      /* bytes a benchmark may allocate for rotated inputs */
-    int threads;            /* CPU: OpenBLAS threads; GPU: streaming multiprocessors */
+    int threads;            /* CPU: threads (OpenMP; OpenBLAS runs on 1 each); GPU: SMs */
 #ifdef EVAE_HAVE_CUDA
     evae_bench_timer *timer;
 #endif
@@ -128,7 +130,7 @@ static inline int bench_device_open(const char *name, bench_device *dev)
     } else {
         bench_cpu_model(dev->name, sizeof dev->name);
         dev->cache_bytes = bench_cpu_llc_bytes();
-        dev->threads = openblas_get_num_threads();
+        dev->threads = omp_get_max_threads(); /* evae_cpu_backend() has set it */
         dev->mem_budget = (size_t)512 << 20;
     }
     return 0;
@@ -398,7 +400,13 @@ static inline void bench_machine_json(cJSON *root, const bench_device *dev, cons
     cJSON_AddStringToObject(o, "device", dev->be->name);
     cJSON_AddStringToObject(o, "name", dev->name);
     cJSON_AddStringToObject(o, "backend", dev->be->describe(dev->be));
-    cJSON_AddNumberToObject(o, dev->cuda ? "sm_count" : "blas_threads", dev->threads);
+    if (!dev->cuda) {
+        char text[256];
+        evae_cpu_features_text(NULL, text, sizeof text);
+        cJSON_AddStringToObject(o, "cpu_features", text);
+        cJSON_AddStringToObject(o, "openblas_core", openblas_get_corename());
+    }
+    cJSON_AddNumberToObject(o, dev->cuda ? "sm_count" : "threads", dev->threads);
     cJSON_AddNumberToObject(o, "cache_bytes", (double)dev->cache_bytes);
     cJSON_AddNumberToObject(o, "sgemm_gflops", m->gemm_gflops);
     cJSON_AddNumberToObject(o, "sgemm_n", m->gemm_n);
@@ -418,17 +426,19 @@ static inline void bench_machine_json(cJSON *root, const bench_device *dev, cons
 static inline void bench_machine_print(FILE *f, const bench_device *dev, const bench_machine *m, int md)
 {
     if (md) {
-        fprintf(f, "Device: %s (%s), %s %d. Measured floor: sgemm %.1f GFLOP/s (n = %d), copy "
-                   "%.1f GB/s (%zu MiB)",
-                dev->be->name, dev->name, dev->cuda ? "SMs" : "BLAS threads", dev->threads,
-                m->gemm_gflops, m->gemm_n, m->copy_gbs, m->copy_bytes >> 20);
+        fprintf(f, "Device: %s (%s), %s %d; %s. Measured floor: sgemm %.1f GFLOP/s (n = %d), "
+                   "copy %.1f GB/s (%zu MiB)",
+                dev->be->name, dev->name, dev->cuda ? "SMs" : "threads", dev->threads,
+                dev->be->describe(dev->be), m->gemm_gflops, m->gemm_n, m->copy_gbs,
+                m->copy_bytes >> 20);
         if (dev->cuda) fprintf(f, ", smallest op %.1f us", m->launch_s * 1e6);
         fprintf(f, ".\n\n");
     } else {
         char load[64];
         bench_loadavg(load, sizeof load);
         fprintf(f, "device %s: %s (%s %d), load average %s\n", dev->be->name, dev->name,
-                dev->cuda ? "SMs" : "BLAS threads", dev->threads, load);
+                dev->cuda ? "SMs" : "threads", dev->threads, load);
+        fprintf(f, "backend: %s\n", dev->be->describe(dev->be));
         fprintf(f, "floor: sgemm %.1f GFLOP/s (n=%d), copy %.1f GB/s (%zu MiB)", m->gemm_gflops,
                 m->gemm_n, m->copy_gbs, m->copy_bytes >> 20);
         if (dev->cuda) fprintf(f, ", smallest op %.1f us", m->launch_s * 1e6);

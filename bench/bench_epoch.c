@@ -118,6 +118,7 @@ typedef struct trainer {
     evae_config cfg;
     evae_model m;
     evae_workspace w;
+    evae_prior_fit fit; /* the prior's objective (prior.objective of the experiment file) */
     int n, cap, steps;
     float *train_dev;   /* [n, x_dim] resident data set */
     int *perm;          /* [n] host */
@@ -149,7 +150,8 @@ static double run_epoch(trainer *t, int epoch, int max_steps)
         int B = t->n - s * cap < cap ? t->n - s * cap : cap;
         uint64_t gs = (uint64_t)t->global_step;
         be->gather_rows(be, w->p, t->train_dev, t->idx_dev + (size_t)s * cap, B, D);
-        evae_train_step(m, w, evae_share_whole(B), cfg, gs, t->comm);
+        evae_train_step(m, w, m->shape.prior_grbm ? &t->fit : NULL, evae_share_whole(B), cfg, gs,
+                        t->comm);
         if (m->shape.prior_grbm) be->axpy(be, t->acc_J, w->J, (size_t)B, 1.0f);
         be->axpy(be, t->acc_alb, w->alb, (size_t)B, 1.0f);
         be->axpy(be, t->acc_ll, w->ll, (size_t)B, 1.0f);
@@ -192,6 +194,8 @@ static int trainer_create(trainer *t, const bench_device *dev, const char *datas
     t->train_dev = evae_upload_dataset(be, &data, t->m.decoder == EVAE_DEC_BERNOULLI);
     evae_dataset_free(&data);
     evae_workspace_create(&t->w, &t->m, t->cap, t->cfg.ssm.projections);
+    evae_prior_fit_create(&t->fit, &t->m, &t->cfg, t->cap);
+    evae_prior_fit_start(&t->fit, &t->m, (uint64_t)t->cfg.train.seed);
     t->perm = evae_xcalloc((size_t)n, sizeof(int));
     t->idx_dev = be->alloc(be, (size_t)n * sizeof(int));
     t->acc_alb = be->alloc(be, (size_t)t->cap * sizeof(float));
@@ -210,6 +214,7 @@ static void trainer_free(trainer *t)
     be->free(be, t->acc_J);
     free(t->perm);
     evae_workspace_free(&t->w, &t->m);
+    evae_prior_fit_free(&t->fit);
     evae_model_free(&t->m);
     evae_comm_finalize(t->comm);
 }
@@ -326,6 +331,7 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+    evae_cpu_select(argv); /* as evae does: the benchmarks time what it runs */
     const char *device = "auto", *dataset = NULL, *data_dir = NULL;
     const char *json_path = NULL, *md_path = NULL, *dump_path = NULL;
     long dump_batch = 64;

@@ -161,6 +161,7 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+    evae_cpu_select(argv); /* as evae does: the benchmarks time what it runs */
     const char *device = "auto", *only = "grbm,elementwise,adam,gemm,conv", *sizes = "paper,fill";
     const char *json_path = NULL, *md_path = NULL;
     long fill = 0;

@@ -66,6 +66,14 @@
       (const float *theta, int d, int n, const float *z, int B, const float *v, int M, int vr,     \
        float *J, float *grad),                                                                     \
       (theta, d, n, z, B, v, M, vr, J, grad))                                                      \
+    X(grbm_dsm, void,                                                                              \
+      (const float *theta, int d, int n, const float *z, int B, const float *offset, float *J,     \
+       float *grad),                                                                               \
+      (theta, d, n, z, B, offset, J, grad))                                                        \
+    X(grbm_param_grad, void,                                                                       \
+      (const float *theta, int d, int n, const float *z, int B, const float *w, float beta,        \
+       float *grad),                                                                               \
+      (theta, d, n, z, B, w, beta, grad))                                                          \
     X(grbm_langevin, void,                                                                         \
       (const float *theta, int d, int n, float *z, int B, int steps, float eta, uint64_t seed,     \
        uint64_t stream),                                                                           \

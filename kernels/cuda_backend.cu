@@ -229,6 +229,8 @@ void cuda_fill_table(evae_backend *t, cuda_context *c)
     t->adam = cuda_adam;
     t->grbm_energy = cuda_grbm_energy;
     t->grbm_ssm = cuda_grbm_ssm;
+    t->grbm_dsm = cuda_grbm_dsm;
+    t->grbm_param_grad = cuda_grbm_param_grad;
     t->grbm_langevin = cuda_grbm_langevin;
     t->grbm_gibbs = cuda_grbm_gibbs;
     t->conv_forward = cuda_conv_forward;

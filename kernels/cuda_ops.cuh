@@ -72,6 +72,11 @@ void cuda_grbm_energy(const evae_backend *be, const float *theta, int d, int n, 
 /* grbm_ssm.cu */
 void cuda_grbm_ssm(const evae_backend *be, const float *theta, int d, int n, const float *z, int B,
                    const float *v, int M, int variance_reduced, float *J, float *grad);
+void cuda_grbm_dsm(const evae_backend *be, const float *theta, int d, int n, const float *z, int B,
+                   const float *offset, float *J, float *grad);
+/* grbm_param_grad.cu */
+void cuda_grbm_param_grad(const evae_backend *be, const float *theta, int d, int n, const float *z,
+                          int B, const float *w, float beta, float *grad);
 /* grbm_chains.cu */
 void cuda_grbm_langevin(const evae_backend *be, const float *theta, int d, int n, float *z, int B,
                         int steps, float eta, uint64_t seed, uint64_t stream);

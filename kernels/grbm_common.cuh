@@ -88,6 +88,20 @@ static int grbm_resident_blocks(cuda_context *c, Kernel kernel, int threads, siz
     return per_sm * c->sm_count;
 }
 
+/* The context's scratch (cuda_scratch: valid until its next call) carved into count float
+ * buffers, bufs[k] of sizes[k] floats, each 256-byte aligned. */
+static inline void grbm_carve_scratch(cuda_context *c, const size_t *sizes, size_t count,
+                                      float **bufs)
+{
+    size_t total = 0;
+    for (size_t k = 0; k < count; k++) total += cuda_align(sizes[k] * sizeof(float));
+    char *base = (char *)cuda_scratch(c, total);
+    for (size_t k = 0, off = 0; k < count; k++) {
+        bufs[k] = (float *)(base + off);
+        off += cuda_align(sizes[k] * sizeof(float));
+    }
+}
+
 /* The tests' cap on a GRBM launch's blocks (evae_cuda_set_grbm_grid_cap; 0: none), so that the
  * loops over examples, chains and elements take several trips per block at test sizes, as they
  * do in training (B = 512), AIS (1,000 chains) and evaluation (5,000 rows) on a large card. */

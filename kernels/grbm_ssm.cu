@@ -1,11 +1,14 @@
-/* Sliced score matching for the GRBM: per-example loss J[B] and grad[theta] = d mean_b J_b /
- * d theta, the same forward and reverse passes as its twin src/backend/cpu/grbm_ssm.c (whose
- * comment derives them) with the per-element formulas of evae/math/grbm_math.h. Notation per
+/* Sliced and denoising score matching for the GRBM: per-example loss J[B] and grad[theta] =
+ * d mean_b J_b / d theta, the same forward and reverse passes as its twin
+ * src/backend/cpu/grbm_ssm.c (whose comment derives them) with the per-element formulas of
+ * evae/math/grbm_math.h. Denoising score matching (grbm_dsm) is the same pass with no projections
+ * (M = 0) and an offset o added to the score in the variance-reduced 0.5 |s + o|^2. Notation per
  * example:
  *   x = D z, a = W^T x + b, p = sigmoid(a), q = p (1 - p), g = W p - (z - mu), s = D g,
  *   y_m = D v_m, u_m = W^T y_m, U2 = (1/M) sum_m u_m^2,
- *   J = -(1/M) sum_m sum_i D_i v_mi^2 + sum_j q_j U2_j + [0.5 |s|^2 or (1/M) sum_m 0.5 (v_m.s)^2]
- * Adjoints (the 1/B folded in): GS = dJ/ds, GG = D GS, GU_m = (2/(M B)) q u_m,
+ *   J = -(1/M) sum_m sum_i D_i v_mi^2 + sum_j q_j U2_j + [0.5 |s + o|^2 or (1/M) sum_m 0.5 (v_m.s)^2]
+ * Adjoints (the 1/B folded in): GS = dJ/ds, GG = D GS, GU_m = (2/(M B)) q u_m (1/M read as 0
+ * when M = 0),
  *   GA = dJ/da = q (1 - 2p) U2 / B + q (W^T GG),
  *   dW = sum_b [GG p^T + x GA^T + sum_m y_m GU_m^T],  db = sum_b GA,  dmu = sum_b GG,
  *   dJ/dD_i = sum_b [GS_i g_i + (W GA)_i z_i + sum_m ((W GU_m)_i v_mi - v_mi^2/(M B))],
@@ -30,8 +33,8 @@ size_t grbm_ssm_fused_bytes(int d, int n)
 /* partial[gridDim.x, size]: this block's sum over its examples of the gradient contributions,
  * laid out as theta (with the log_sigma entry already -2 D dJ/dD). */
 static __global__ void ssm_fused_kernel(grbm_view g, int d, int n, const float *z, int B,
-                                        const float *v, int M, int vr, float *J, float *partial,
-                                        size_t size)
+                                        const float *v, int M, int vr, const float *offset,
+                                        float *J, float *partial, size_t size)
 {
     extern __shared__ double shd[];
     const int ldw = grbm_ldw(n);
@@ -53,7 +56,7 @@ static __global__ void ssm_fused_kernel(grbm_view g, int d, int n, const float *
     float *GU = qs + n;                 /* [n] GU_m */
     float *GA = GU + n;                 /* [n] dJ/da */
     float *db = GA + n;                 /* [n] block's dJ/db */
-    const float inv_B = 1.0f / (float)B, inv_M = 1.0f / (float)M;
+    const float inv_B = 1.0f / (float)B, inv_M = M > 0 ? 1.0f / (float)M : 0.0f;
     const int tid = threadIdx.x, T = blockDim.x;
 
     grbm_load_W(Ws, g.W, d, n, ldw);
@@ -96,8 +99,10 @@ static __global__ void ssm_fused_kernel(grbm_view g, int d, int n, const float *
             gs[i] = gi;
             ss[i] = si;
             if (vr) {
-                jacc += 0.5 * (double)si * si;
-                GS[i] = inv_B * si;
+                float r = si; /* the score, plus the offset (denoising) */
+                if (offset) r += offset[(size_t)c * d + i];
+                jacc += 0.5 * (double)r * r;
+                GS[i] = inv_B * r;
             }
         }
         __syncthreads();
@@ -191,7 +196,7 @@ static __global__ void ssm_fused_kernel(grbm_view g, int d, int n, const float *
 static __global__ void ssm_hidden_kernel(const float *bias, int n, int B, int M, float *A, float *U,
                                          float *Q, float *GA, float *TH)
 {
-    const float inv_B = 1.0f / (float)B, inv_M = 1.0f / (float)M;
+    const float inv_B = 1.0f / (float)B, inv_M = M > 0 ? 1.0f / (float)M : 0.0f;
     for (size_t k = blockIdx.x * (size_t)blockDim.x + threadIdx.x; k < (size_t)B * n;
          k += (size_t)gridDim.x * blockDim.x) {
         size_t c = k / (size_t)n, j = k - c * (size_t)n;
@@ -212,10 +217,10 @@ static __global__ void ssm_hidden_kernel(const float *bias, int n, int B, int M,
 /* Row c: from G = p W^T: G <- g = G - (z - mu); J[c]; GS <- GG = D dJ/ds;
  * DD[c, :] = GS g - sum_m v_m^2 / (M B) (this example's dJ/dD so far). */
 static __global__ void ssm_rows_kernel(grbm_view g, int d, int n, const float *z, int B,
-                                       const float *v, int M, int vr, const float *TH, float *G,
-                                       float *GS, float *DD, float *J)
+                                       const float *v, int M, int vr, const float *offset,
+                                       const float *TH, float *G, float *GS, float *DD, float *J)
 {
-    const float inv_B = 1.0f / (float)B, inv_M = 1.0f / (float)M;
+    const float inv_B = 1.0f / (float)B, inv_M = M > 0 ? 1.0f / (float)M : 0.0f;
     for (int c = blockIdx.x; c < B; c += gridDim.x) {
         double jacc = 0.0;
         for (int j = threadIdx.x; j < n; j += blockDim.x) jacc += TH[(size_t)c * n + j];
@@ -224,7 +229,8 @@ static __global__ void ssm_rows_kernel(grbm_view g, int d, int n, const float *z
             float prec = evae_grbm_precision(g.log_sigma[i]);
             float gi = G[k] - (z[k] - g.mu[i]);
             G[k] = gi;
-            float s = prec * gi;
+            float s = prec * gi; /* the score, plus the offset (denoising) */
+            if (offset) s += offset[k];
             if (vr) jacc += 0.5 * (double)s * s;
             GS[k] = vr ? inv_B * s : 0.0f;
             float vsq = 0.0f;
@@ -290,22 +296,16 @@ static __global__ void ssm_log_sigma_kernel(float *g_ls, const float *log_sigma,
 }
 
 static void ssm_general_launch(const evae_backend *be, grbm_view g, int d, int n, const float *z,
-                               int B, const float *v, int M, int vr, float *J, float *grad)
+                               int B, const float *v, int M, int vr, const float *offset, float *J,
+                               float *grad)
 {
     cuda_context *c = cuda_of(be);
     const size_t BM = (size_t)B * M, bd = (size_t)B * d, bn = (size_t)B * n;
     size_t col_ws = col_sum_workspace_floats(c, B, n);
     if (col_sum_workspace_floats(c, B, d) > col_ws) col_ws = col_sum_workspace_floats(c, B, d);
     size_t sizes[] = {bd, BM * d, bn, BM * n, bd, bd, bd, bn, bn, bn, col_ws};
-    size_t total = 0;
-    for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++)
-        total += cuda_align(sizes[k] * sizeof(float));
-    char *base = (char *)cuda_scratch(c, total);
     float *bufs[sizeof sizes / sizeof *sizes];
-    for (size_t k = 0, off = 0; k < sizeof sizes / sizeof *sizes; k++) {
-        bufs[k] = (float *)(base + off);
-        off += cuda_align(sizes[k] * sizeof(float));
-    }
+    grbm_carve_scratch(c, sizes, sizeof sizes / sizeof *sizes, bufs);
     float *x = bufs[0];   /* [B,d] D z, later GA W^T */
     float *Y = bufs[1];   /* [B*M,d] D v, later GU W^T */
     float *A = bufs[2];   /* [B,n] a - b, then p */
@@ -322,16 +322,16 @@ static void ssm_general_launch(const evae_backend *be, grbm_view g, int d, int n
 
     /* forward */
     grbm_scale_rows_launch(c, x, z, g.log_sigma, (size_t)B, d);
-    grbm_scale_rows_launch(c, Y, v, g.log_sigma, BM, d);
+    if (M > 0) grbm_scale_rows_launch(c, Y, v, g.log_sigma, BM, d);
     cuda_gemm(be, 0, 0, B, n, d, 1.0f, x, g.W, 0.0f, A);
-    cuda_gemm(be, 0, 0, (int)BM, n, d, 1.0f, Y, g.W, 0.0f, U);
+    cuda_gemm(be, 0, 0, (int)BM, n, d, 1.0f, Y, g.W, 0.0f, U); /* nothing when M = 0 */
     ssm_hidden_kernel<<<grbm_grid_for(c, bn), EVAE_THREADS, 0, c->stream>>>(
         g.b, n, B, M, A, U, Q, GA, TH);
     CUDA_CHECK_LAUNCH();
     cuda_gemm(be, 0, 1, B, d, n, 1.0f, A, g.W, 0.0f, G);
     const int rows = grbm_item_blocks(c, (int)cuda_row_blocks(c, B), B, false);
-    ssm_rows_kernel<<<rows, GRBM_THREADS, 0, c->stream>>>(g, d, n, z, B, v, M, vr, TH, G, GS, DD,
-                                                         J);
+    ssm_rows_kernel<<<rows, GRBM_THREADS, 0, c->stream>>>(g, d, n, z, B, v, M, vr, offset, TH, G,
+                                                         GS, DD, J);
     CUDA_CHECK_LAUNCH();
 
     /* backward */
@@ -342,7 +342,7 @@ static void ssm_general_launch(const evae_backend *be, grbm_view g, int d, int n
         GA, Q, dP, bn);
     CUDA_CHECK_LAUNCH();
     cuda_gemm(be, 1, 0, d, n, B, 1.0f, x, GA, 1.0f, g_W);         /* + x^T GA */
-    cuda_gemm(be, 1, 0, d, n, (int)BM, 1.0f, Y, U, 1.0f, g_W);    /* + y^T GU */
+    if (M > 0) cuda_gemm(be, 1, 0, d, n, (int)BM, 1.0f, Y, U, 1.0f, g_W); /* + y^T GU */
     col_sum_launch(c, g_b, GA, B, n, 0.0f, ws);
     col_sum_launch(c, g_mu, GS, B, d, 0.0f, ws);
     cuda_gemm(be, 0, 1, B, d, n, 1.0f, GA, g.W, 0.0f, x);         /* x <- GA W^T */
@@ -358,7 +358,8 @@ static void ssm_general_launch(const evae_backend *be, grbm_view g, int d, int n
 
 /* one block per example at a time; the blocks' partial gradients summed in order by col_sum */
 static void ssm_fused_launch(cuda_context *c, grbm_view g, int d, int n, const float *z, int B,
-                             const float *v, int M, int vr, float *J, float *grad)
+                             const float *v, int M, int vr, const float *offset, float *J,
+                             float *grad)
 {
     size_t size = evae_grbm_size(d, n), fused = grbm_ssm_fused_bytes(d, n);
     grbm_allow_smem(ssm_fused_kernel, fused);
@@ -370,9 +371,27 @@ static void ssm_fused_launch(cuda_context *c, grbm_view g, int d, int n, const f
     float *partial = (float *)base; /* [blocks, size] */
     float *ws = (float *)(base + cuda_align((size_t)blocks * size * sizeof(float)));
     ssm_fused_kernel<<<blocks, GRBM_THREADS, fused, c->stream>>>(
-        g, d, n, z, B, v, M, vr, J, partial, size);
+        g, d, n, z, B, v, M, vr, offset, J, partial, size);
     CUDA_CHECK_LAUNCH();
     col_sum_launch(c, grad, partial, blocks, (int)size, 0.0f, ws);
+}
+
+/* both ops' pass on one path or the other (M = 0: no projections; offset NULL: none) */
+static void ssm_pass(const evae_backend *be, grbm_view g, int d, int n, const float *z, int B,
+                     const float *v, int M, int vr, const float *offset, float *J, float *grad)
+{
+    if (grbm_fused_fits(cuda_of(be), grbm_ssm_fused_bytes(d, n)))
+        ssm_fused_launch(cuda_of(be), g, d, n, z, B, v, M, vr, offset, J, grad);
+    else
+        ssm_general_launch(be, g, d, n, z, B, v, M, vr, offset, J, grad);
+}
+
+/* the sizes both entries check: the products take int sizes */
+static void ssm_check_sizes(const char *op, int d, int n, int B, int M)
+{
+    if ((size_t)B * M > INT_MAX || evae_grbm_size(d, n) > INT_MAX)
+        cuda_bad_arg(op, "B * M = %zu projected examples or a GRBM of %zu parameters: the "
+                     "products take int sizes", (size_t)B * M, evae_grbm_size(d, n));
 }
 
 void cuda_grbm_ssm(const evae_backend *be, const float *theta, int d, int n, const float *z, int B,
@@ -381,9 +400,7 @@ void cuda_grbm_ssm(const evae_backend *be, const float *theta, int d, int n, con
     grbm_check("grbm_ssm", theta, d, n, B);
     cuda_need_count("grbm_ssm", "M", M);
     cuda_need_buf("grbm_ssm", "grad", grad, true); /* written even for no examples */
-    if ((size_t)B * M > INT_MAX || evae_grbm_size(d, n) > INT_MAX)
-        cuda_bad_arg("grbm_ssm", "B * M = %zu projected examples or a GRBM of %zu parameters: "
-                     "the products take int sizes", (size_t)B * M, evae_grbm_size(d, n));
+    ssm_check_sizes("grbm_ssm", d, n, B, M);
     cuda_context *c = cuda_of(be);
     if (B == 0 || M == 0) {
         CUDA_CHECK(cudaMemsetAsync(grad, 0, evae_grbm_size(d, n) * sizeof(float), c->stream));
@@ -392,10 +409,22 @@ void cuda_grbm_ssm(const evae_backend *be, const float *theta, int d, int n, con
     cuda_need_buf("grbm_ssm", "z", z, true);
     cuda_need_buf("grbm_ssm", "v", v, true);
     cuda_need_buf("grbm_ssm", "J", J, true);
-    grbm_view g = grbm_split(theta, d, n);
-    int vr = variance_reduced != 0;
-    if (grbm_fused_fits(c, grbm_ssm_fused_bytes(d, n)))
-        ssm_fused_launch(c, g, d, n, z, B, v, M, vr, J, grad);
-    else
-        ssm_general_launch(be, g, d, n, z, B, v, M, vr, J, grad);
+    ssm_pass(be, grbm_split(theta, d, n), d, n, z, B, v, M, variance_reduced != 0, NULL, J, grad);
+}
+
+void cuda_grbm_dsm(const evae_backend *be, const float *theta, int d, int n, const float *z, int B,
+                   const float *offset, float *J, float *grad)
+{
+    grbm_check("grbm_dsm", theta, d, n, B);
+    cuda_need_buf("grbm_dsm", "grad", grad, true); /* written even for no examples */
+    ssm_check_sizes("grbm_dsm", d, n, B, 0);
+    cuda_context *c = cuda_of(be);
+    if (B == 0) {
+        CUDA_CHECK(cudaMemsetAsync(grad, 0, evae_grbm_size(d, n) * sizeof(float), c->stream));
+        return;
+    }
+    cuda_need_buf("grbm_dsm", "z", z, true);
+    cuda_need_buf("grbm_dsm", "offset", offset, true);
+    cuda_need_buf("grbm_dsm", "J", J, true);
+    ssm_pass(be, grbm_split(theta, d, n), d, n, z, B, NULL, 0, 1, offset, J, grad);
 }

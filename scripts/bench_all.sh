@@ -8,10 +8,13 @@
 #   - one epoch through `evae train` itself, as a cross-check of the epoch benchmark.
 # The device is cuda when this build has a usable CUDA backend, the CPU otherwise.
 #
+# On the CPU every program runs once per thread count of THREADS (evae: OMP_NUM_THREADS and
+# OPENBLAS_NUM_THREADS; PyTorch: torch.set_num_threads), its files tagged _t<N>.
+#
 # usage: scripts/bench_all.sh OUT_DIR
 # environment: BUILD_DIR (default build), DEVICE (auto|cpu|cuda), PYTHON (default python3),
 #              MNIST_N / CIFAR_N (examples per epoch; default 60000 / 50000, CIFAR 10240 on a CPU),
-#              THREADS (CPU: threads of OpenBLAS and of PyTorch; default all cores),
+#              THREADS (CPU: the thread counts, e.g. "1 2" (the default) or "1"),
 #              QUICK=1 (shorter runs: paper sizes only, fewer examples; for a smoke test)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,8 +34,8 @@ for prog in bench_kernels bench_epoch evae; do
   fi
 done
 DEV=$("$BUILD_DIR/bench_kernels" --device "${DEVICE:-auto}" --which-device)
-THREADS=${THREADS:-$(nproc)}
-export OPENBLAS_NUM_THREADS=$THREADS
+THREADS=${THREADS:-1 2}
+[ "$DEV" = cuda ] && THREADS=$(nproc)
 echo "bench_all: device $DEV, results in $OUT"
 
 kernel_args=()
@@ -49,30 +52,35 @@ fi
 
 # a program that fails is reported and the others still run; the exit status says it
 failed=0
-"$BUILD_DIR/bench_kernels" --device "$DEV" "${kernel_args[@]}" \
-  --json "$OUT/kernels_$DEV.json" --md "$OUT/kernels_$DEV.md" | tee "$OUT/kernels_$DEV.txt" ||
-  { echo "bench_all: bench_kernels failed" >&2; failed=1; }
+for t in $THREADS; do
+  export OMP_NUM_THREADS=$t OPENBLAS_NUM_THREADS=$t
+  tag=$DEV
+  [ "$DEV" = cpu ] && tag=cpu_t$t
+  "$BUILD_DIR/bench_kernels" --device "$DEV" "${kernel_args[@]}" \
+    --json "$OUT/kernels_$tag.json" --md "$OUT/kernels_$tag.md" | tee "$OUT/kernels_$tag.txt" ||
+    { echo "bench_all: bench_kernels failed" >&2; failed=1; }
 
-for ds in mnist cifar10; do
-  n=$mnist_n
-  [ "$ds" = cifar10 ] && n=$cifar_n
-  "$BUILD_DIR/bench_epoch" --dataset "$ds" --device "$DEV" --examples "$n" \
-    --json "$OUT/epoch_${ds}_$DEV.json" --md "$OUT/epoch_${ds}_$DEV.md" | tee "$OUT/epoch_${ds}_$DEV.txt" ||
-    { echo "bench_all: bench_epoch --dataset $ds failed" >&2; failed=1; }
-  # the same model in PyTorch on the same device, same examples per epoch
-  rm -f "$OUT/pytorch_${ds}_$DEV.skip"
-  if ! "$PYTHON" -c "import torch" 2>/dev/null; then
-    echo "PyTorch is not installed for $PYTHON" > "$OUT/pytorch_${ds}_$DEV.skip"
-  elif [ "$DEV" = cuda ] && ! "$PYTHON" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)"; then
-    echo "this PyTorch sees no CUDA device" > "$OUT/pytorch_${ds}_$DEV.skip"
-  else
-    threads=()
-    [ "$DEV" = cpu ] && threads=(--threads "$THREADS")
-    if ! "$PYTHON" bench/pytorch/vae_bench.py --dataset "$ds" --device "$DEV" --examples "$n" \
-        "${threads[@]}" --json "$OUT/pytorch_${ds}_$DEV.json" 2>&1 | tee "$OUT/pytorch_${ds}_$DEV.txt"; then
-      echo "vae_bench.py failed (see pytorch_${ds}_$DEV.txt)" > "$OUT/pytorch_${ds}_$DEV.skip"
+  for ds in mnist cifar10; do
+    n=$mnist_n
+    [ "$ds" = cifar10 ] && n=$cifar_n
+    "$BUILD_DIR/bench_epoch" --dataset "$ds" --device "$DEV" --examples "$n" \
+      --json "$OUT/epoch_${ds}_$tag.json" --md "$OUT/epoch_${ds}_$tag.md" | tee "$OUT/epoch_${ds}_$tag.txt" ||
+      { echo "bench_all: bench_epoch --dataset $ds failed" >&2; failed=1; }
+    # the same model in PyTorch on the same device, same examples per epoch and threads
+    rm -f "$OUT/pytorch_${ds}_$tag.skip"
+    if ! "$PYTHON" -c "import torch" 2>/dev/null; then
+      echo "PyTorch is not installed for $PYTHON" > "$OUT/pytorch_${ds}_$tag.skip"
+    elif [ "$DEV" = cuda ] && ! "$PYTHON" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)"; then
+      echo "this PyTorch sees no CUDA device" > "$OUT/pytorch_${ds}_$tag.skip"
+    else
+      threads=()
+      [ "$DEV" = cpu ] && threads=(--threads "$t")
+      if ! "$PYTHON" bench/pytorch/vae_bench.py --dataset "$ds" --device "$DEV" --examples "$n" \
+          "${threads[@]}" --json "$OUT/pytorch_${ds}_$tag.json" 2>&1 | tee "$OUT/pytorch_${ds}_$tag.txt"; then
+        echo "vae_bench.py failed (see pytorch_${ds}_$tag.txt)" > "$OUT/pytorch_${ds}_$tag.skip"
+      fi
     fi
-  fi
+  done
 done
 
 # the PyTorch model is evae's: one step computed by evae's code on this device, recomputed by the

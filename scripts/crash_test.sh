@@ -32,7 +32,7 @@ cleanup() {
 trap cleanup EXIT
 
 settings=(device=cpu data.train_limit=1024 train.batch=128 model.hidden=64 train.epochs=4
-          train.log_every=1 sample.steps=5 sample.n=16)
+          train.log_every=1 train.grid_every=1 sample.steps=5 sample.n=16)
 # Every run uses the same folder, so that the configuration stored in the checkpoints is the same
 run=$work/run
 mkdir -p "$work/logs"
@@ -50,8 +50,12 @@ resume_or_restart() { if [ -e "$run/config.ini" ]; then resume; else train; fi; 
 # the checkpoint left in $run loads (the parser checks it whole, every tensor against its CRC-32)
 loads() { "$evae" sample "$run" --n 1 --steps 1 -o "$work/sample.png" >> "$log" 2>&1; }
 
+# whether $run or its grids/ holds a temporary file
+temporaries() { compgen -G "$run/*.tmp" > /dev/null || compgen -G "$run/grids/*.tmp" > /dev/null; }
 # metrics.jsonl without the fields that are times
-metrics() { sed -E 's/,"(examples_per_s|epoch_time_s|wall_time_s)":[^,}]*//g' "$1/metrics.jsonl"; }
+metrics() {
+  sed -E 's/,"(examples_per_s|epoch_time_s|wall_time_s|honest_time_s)":[^,}]*//g' "$1/metrics.jsonl"
+}
 
 same_as_reference() { # WHAT: compares $run with the uninterrupted run
   local f
@@ -59,11 +63,13 @@ same_as_reference() { # WHAT: compares $run with the uninterrupted run
     { fail "$1: the checkpoint differs from the uninterrupted run's"; return; }
   cmp -s "$ref/config.ini" "$run/config.ini" || fail "$1: config.ini differs"
   [ "$(metrics "$ref")" = "$(metrics "$run")" ] || fail "$1: metrics.jsonl differs"
-  for f in "$ref"/*.png; do
-    cmp -s "$f" "$run/$(basename "$f")" || fail "$1: $(basename "$f") differs or is missing"
+  for f in "$ref"/grids/*.png; do
+    cmp -s "$f" "$run/grids/$(basename "$f")" || fail "$1: $(basename "$f") differs or is missing"
   done
   [ "$(cd "$ref" && ls)" = "$(cd "$run" && ls)" ] ||
     fail "$1: the run folder holds other files: $(cd "$run" && ls | tr '\n' ' ')"
+  [ "$(cd "$ref/grids" && ls)" = "$(cd "$run/grids" && ls)" ] ||
+    fail "$1: grids/ holds other files: $(cd "$run/grids" && ls | tr '\n' ' ')"
 }
 
 t0=$(date +%s.%N)
@@ -83,8 +89,8 @@ moments=(
   "during the second checkpoint write|write:checkpoint.safetensors.tmp:2:6|checkpoint.safetensors.tmp"
   "during the last checkpoint write|write:checkpoint.safetensors.tmp:4:2|checkpoint.safetensors.tmp"
   "right after the second checkpoint|rename:checkpoint.safetensors:2|checkpoint.safetensors"
-  "during the samples grid of epoch 2|write:samples_epoch002.png.tmp:1:1|samples_epoch002.png.tmp"
-  "before the reconstruction grid of epoch 3|open:recon_epoch003.png.tmp:1|samples_epoch003.png"
+  "during the samples grid of epoch 2|write:samples_epoch002.png.tmp:1:1|grids/samples_epoch002.png.tmp"
+  "before the reconstruction grid of epoch 3|open:recon_epoch003.png.tmp:1|grids/samples_epoch003.png"
   "right after the last checkpoint|rename:checkpoint.safetensors:4|checkpoint.safetensors"
 )
 i=0
@@ -163,7 +169,7 @@ else
     fi
     stopped_at=$(grep -m1 -o "cannot [a-z]* '[^']*'\|[^ ]*: cannot append metrics" "$log" ||
                  echo "finished")
-    if ls "$run"/*.tmp > /dev/null 2>&1; then fail "disk full at ${kb} KiB: temporary files left"; fi
+    if temporaries; then fail "disk full at ${kb} KiB: temporary files left"; fi
     if [ -e "$run/checkpoint.safetensors" ] && ! loads; then
       fail "disk full at ${kb} KiB: the checkpoint left does not load"
     fi
@@ -178,9 +184,7 @@ else
       while_full=$(tail -n +$((lines + 1)) "$log" |
                    grep -m1 -o "cannot [a-z]* '[^']*'\|[^ ]*: cannot append metrics" || echo "finished")
       [ $rc -eq 0 ] || [ $rc -eq 1 ] || fail "disk full at ${kb} KiB: a resume exited $rc"
-      if ls "$run"/*.tmp > /dev/null 2>&1; then
-        fail "disk full at ${kb} KiB: a resume left temporary files"
-      fi
+      if temporaries; then fail "disk full at ${kb} KiB: a resume left temporary files"; fi
       [ $rc -eq 0 ] || cmp -s "$work/before.safetensors" "$run/checkpoint.safetensors" ||
         fail "disk full at ${kb} KiB: a failed resume changed the checkpoint"
     fi

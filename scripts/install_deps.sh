@@ -5,9 +5,10 @@
 # its libFuzzer runtime; the main build stays on gcc).
 # The CUDA Toolkit is not installed here: when nvcc is present, the CUDA backend is built too.
 set -euo pipefail
-# libopenmpi-dev and openmpi-bin: data-parallel training over MPI (mpirun), and its tests
+# libopenmpi-dev and openmpi-bin: data-parallel training over MPI (mpirun), and its tests;
+# python3-numpy, python3-matplotlib, python3-pil: the report and checks of experiments/table1.sh
 pkgs=(cmake make gcc pkg-config libopenblas-dev zlib1g-dev libstb-dev libinih-dev libcjson-dev
-      libopenmpi-dev openmpi-bin)
+      libopenmpi-dev openmpi-bin python3 python3-numpy python3-matplotlib python3-pil)
 if [ "${1:-}" = "--checks" ]; then
   # a single-node Slurm (scripts/slurm/ci_cluster.sh); a daemonless image build from a local
   # Debian base (scripts/container/build_cpu_image.sh)

@@ -22,12 +22,14 @@
 #include "compare.h"
 #include "evae/cli/run.h"
 #include "evae/model/input.h"
+#include "evae/model/prior_fit.h"
 #include "evae/model/train_step.h"
 
 typedef struct setup {
     evae_config cfg;
     evae_model m;
     evae_workspace w;
+    evae_prior_fit fit, *prior; /* the prior's objective; prior NULL for N(0, I) */
     float *data;   /* [n, x_dim] resident training set */
     int *idx;      /* [B] the batch's examples (backend) */
     int B;
@@ -44,6 +46,11 @@ static inline void setup_make(setup *t, const char *ini, const char *const *over
     if (evae_model_create(&t->m, be, &shape)) exit(1);
     evae_model_init(&t->m, (uint64_t)t->cfg.train.seed);
     evae_workspace_create(&t->w, &t->m, B, t->cfg.ssm.projections);
+    t->prior = shape.prior_grbm ? &t->fit : NULL;
+    if (t->prior) {
+        evae_prior_fit_create(t->prior, &t->m, &t->cfg, B);
+        evae_prior_fit_start(t->prior, &t->m, (uint64_t)t->cfg.train.seed);
+    }
     t->data = evae_upload_dataset(be, &tr, t->m.decoder == EVAE_DEC_BERNOULLI);
     int *perm = xmalloc((size_t)tr.n * sizeof(int));
     evae_shuffle(perm, tr.n, (uint64_t)t->cfg.train.seed, 0);
@@ -61,6 +68,7 @@ static inline void setup_free(setup *t)
     be->free(be, t->data);
     be->free(be, t->idx);
     evae_workspace_free(&t->w, &t->m);
+    if (t->prior) evae_prior_fit_free(t->prior);
     evae_model_free(&t->m);
 }
 
@@ -97,7 +105,7 @@ static inline split_result run_split(setup *t, int size, int magnitude)
         evae_share s = evae_share_of(t->B, k, size);
         if (s.count) be->gather_rows(be, w->p, t->data, t->idx + s.offset, s.count, D);
         evae_step_forward(m, w, s, &t->cfg, 0);
-        evae_step_gradients(m, w, s, &t->cfg, 0, r.scale);
+        evae_step_gradients(m, w, t->prior, s, &t->cfg, 0, r.scale);
         be->download(be, g, m->grads, m->n_params * sizeof(float));
         be->download(be, th, m->theta_grad, m->n_theta * sizeof(float));
         for (size_t i = 0; i < m->n_params; i++) r.grads[i] += magnitude ? fabs(g[i]) : g[i];

@@ -79,7 +79,7 @@ static int load(const char *path, const char **msg)
     small_model(&m);
     evae_train_state st;
     capture_begin();
-    int rc = evae_checkpoint_load(path, &m, &st);
+    int rc = evae_checkpoint_load(path, &m, &st, NULL);
     *msg = capture_end();
     evae_model_free(&m);
     return rc;
@@ -100,8 +100,8 @@ int main(void)
     a.vae_steps = 11;
     a.prior_steps = 12;
     evae_train_state sa = {.epoch = 3, .global_step = 42, .seed = 7}, sb;
-    CHECK(evae_checkpoint_save(good, &a, &sa, "[train]\nseed = 7\n") == 0, "save");
-    CHECK(evae_checkpoint_load(good, &b, &sb) == 0, "load");
+    CHECK(evae_checkpoint_save(good, &a, &sa, "[train]\nseed = 7\n", NULL) == 0, "save");
+    CHECK(evae_checkpoint_load(good, &b, &sb, NULL) == 0, "load");
     CHECK(memcmp(a.params, b.params, a.n_params * sizeof(float)) == 0 &&
               memcmp(a.theta, b.theta, a.n_theta * sizeof(float)) == 0,
           "weights differ after a round trip");

@@ -60,6 +60,9 @@ BAD(energy_units, be->grbm_energy(be, P, 0, 4, 1.0f, P, 2, P, P))
 BAD(energy_null, be->grbm_energy(be, P, 3, 4, 1.0f, NULL, 2, P, P))
 BAD(ssm_negative, be->grbm_ssm(be, P, 3, 4, P, 2, P, -1, 1, P, P))
 BAD(ssm_int, be->grbm_ssm(be, P, 3, 4, P, 65536, P, 65536, 1, P, P))
+BAD(dsm_null, be->grbm_dsm(be, P, 3, 4, P, 2, NULL, P, P))
+BAD(param_grad_units, be->grbm_param_grad(be, P, 3, 0, P, 2, NULL, 0.0f, P))
+BAD(param_grad_null, be->grbm_param_grad(be, P, 3, 4, NULL, 2, P, 1.0f, P))
 BAD(langevin_negative, be->grbm_langevin(be, P, 3, 4, P, 2, -1, 0.01f, 1, 2))
 BAD(gibbs_null, be->grbm_gibbs(be, NULL, 3, 4, P, 2, 1, 1.0f, 1, 2))
 BAD(conv_forward_shape, be->conv_forward(be, &no_output, P, P, P))
@@ -81,7 +84,9 @@ static const bad_call calls[] = {
     {"logit_dequantize", logit_null}, {"reparam", reparam_negative},
     {"bernoulli_ll", bernoulli_null}, {"gauss_posterior", gauss_null}, {"adam", adam_step},
     {"grbm_energy", energy_units}, {"grbm_energy", energy_null}, {"grbm_ssm", ssm_negative},
-    {"grbm_ssm", ssm_int}, {"grbm_langevin", langevin_negative}, {"grbm_gibbs", gibbs_null},
+    {"grbm_ssm", ssm_int}, {"grbm_dsm", dsm_null}, {"grbm_param_grad", param_grad_units},
+    {"grbm_param_grad", param_grad_null}, {"grbm_langevin", langevin_negative},
+    {"grbm_gibbs", gibbs_null},
     {"conv_forward", conv_forward_shape}, {"conv_backward_data", conv_data_negative},
     {"conv_backward_filter", conv_filter_null}, {"channel_bias_act", channel_bias_act_negative},
     {"channel_sum", channel_sum_negative}, {"laplace_ll", laplace_null},

@@ -1,13 +1,16 @@
 /* `evae eval` end to end on tiny models trained here (GRBM and N(0, I) priors): eval.json has
  * every number present and finite, each estimate labelled with its estimator and settings, the
  * AIS settings and the time of each stage; eval.md has the table and says the ALB is no bound;
- * the same command gives the same numbers; bad arguments fail with a message. */
+ * the same command gives the same numbers; bad arguments fail with a message. eval_examples.csv
+ * holds one row per test example whose column means are eval.json's values and, for CIFAR-10,
+ * whose per-example bits/dim (value - log_det) / (D ln 2) + 8 average to eval.json's bits/dim. */
 #include "run_helpers.h"
 
 #include "check.h"
 #include "evae/cli/eval_cmd.h"
 #include "evae/eval/eval.h"
 #include "evae/cli/train.h"
+#include "evae/io/safetensors.h"
 
 /* every number in the tree is finite, and nothing is null (cJSON writes NaN as null) */
 static int all_finite(const cJSON *j, const char *path)
@@ -124,6 +127,67 @@ static void check_schema(const cJSON *j, int grbm)
           "settings values and types");
 }
 
+/* eval_examples.csv against eval.json j: the header, a row per test example, the means. Both are
+ * double means of the same per-example doubles in the same order, negated exactly, and the
+ * file prints 17 digits, which read back to the same doubles: they agree to the last bits, so
+ * the bound is a few ulps (1e-12 relative). */
+static void check_examples(const char *dir, const cJSON *j, int bpd)
+{
+    static const char *const cols[] = {"nll_importance_sampling", "nll_self_normalized_eq4",
+                                       "neg_vlb_self_normalized_eq3", "neg_vlb_classifier",
+                                       "neg_elbo", "neg_alb", "reconstruction"};
+    enum { NC = 7, MAX_ROWS = 64 };
+    char path[512];
+    snprintf(path, sizeof path, "%s/eval_examples.csv", dir);
+    FILE *f = fopen(path, "r");
+    CHECK(f != NULL, "%s written", path);
+    if (!f || !j) return;
+    char line[4096];
+    CHECK(fgets(line, sizeof line, f) &&
+              strcmp(line, "example,nll_importance_sampling,nll_self_normalized_eq4,"
+                           "neg_vlb_self_normalized_eq3,neg_vlb_classifier,neg_elbo,neg_alb,"
+                           "reconstruction,log_det\n") == 0,
+          "eval_examples.csv header");
+    static double v[MAX_ROWS][NC + 1];
+    int rows = 0, bad = 0;
+    while (rows < MAX_ROWS && fgets(line, sizeof line, f)) {
+        int e, used = 0;
+        char *p = line;
+        bad |= sscanf(p, "%d%n", &e, &used) != 1 || e != rows;
+        p += used;
+        for (int c = 0; c <= NC; c++) {
+            bad |= sscanf(p, ",%lf%n", &v[rows][c], &used) != 1;
+            p += used;
+        }
+        rows++;
+    }
+    fclose(f);
+    CHECK(!bad, "rows numbered 0, 1, ... with 8 numbers each");
+    CHECK(rows == get(j, "test_set", "examples")->valueint, "one row per test example (%d)", rows);
+    const int D = get(j, "test_set", "data_dim")->valueint;
+    for (int c = 0; c < NC; c++) {
+        double m = 0, mb = 0;
+        for (int r = 0; r < rows; r++) {
+            m += v[r][c];
+            mb += (v[r][c] - v[r][NC]) / (D * log(2.0)) + 8.0;
+        }
+        m /= rows;
+        mb /= rows;
+        const cJSON *e = get(get(j, "estimates", NULL), cols[c], NULL);
+        double want = get(e, "value", NULL)->valuedouble;
+        CHECK(fabs(m - want) <= 1e-12 * fabs(want), "%s: CSV mean %.17g, eval.json %.17g",
+              cols[c], m, want);
+        const cJSON *b = get(e, "bits_per_dim", NULL);
+        if (bpd && b)
+            CHECK(fabs(mb - b->valuedouble) <= 1e-12 * b->valuedouble,
+                  "%s: CSV bits/dim %.17g, eval.json %.17g", cols[c], mb, b->valuedouble);
+    }
+    if (bpd)
+        CHECK(get(get(get(j, "estimates", NULL), "nll_importance_sampling", NULL),
+                  "bits_per_dim", NULL) && v[0][NC] != 0.0,
+              "CIFAR-10: bits/dim in eval.json, log_det in the file");
+}
+
 /* the numbers of two runs agree exactly: every subtree but timing */
 static void check_same(const cJSON *a, const cJSON *b)
 {
@@ -151,6 +215,9 @@ static void run_prior(const char *ini, int grbm)
     CHECK(eval_run(dir, NULL) == 0, "evae eval");
     cJSON *first = read_eval_json(dir);
     check_schema(first, grbm);
+    check_examples(dir, first, 0);
+    CHECK(first && !get(get(first, "log_z", NULL), "objective_log_z", NULL),
+          "no objective's own log Z without nce");
     CHECK(file_exists(dir, "eval.md"), "eval.md written");
     char md[512];
     snprintf(md, sizeof md, "%s/eval.md", dir);
@@ -185,8 +252,62 @@ static void run_prior(const char *ini, int grbm)
     cJSON_Delete(third);
 }
 
+/* A tiny CIFAR-10 model: eval_examples.csv in bits/dim. */
+static void run_cifar(void)
+{
+    char dir[64], kv[128];
+    temp_dir(dir, sizeof dir, "eval-cifar");
+    snprintf(kv, sizeof kv, "run.dir=%s", dir);
+    const char *over[] = {"device=cpu", "train.epochs=1", kv, "data.dir=data/cifar10-mini",
+                          "data.train_limit=100", "train.batch=50",
+                          "model.grbm_hidden=8", "sample.n=4", "sample.steps=2", NULL};
+    evae_config cfg;
+    test_config(&cfg, "experiments/cifar10.ini", over);
+    CHECK(evae_train(&cfg, NULL, 0, NULL, one_process()) == 0, "training the tiny CIFAR-10 model");
+    CHECK(eval_run(dir, NULL) == 0, "evae eval of the CIFAR-10 model");
+    cJSON *j = read_eval_json(dir);
+    check_examples(dir, j, 1);
+    cJSON_Delete(j);
+}
+
+/* NCE's learned ln Z is reported beside AIS's, from the checkpoint's state */
+static void run_nce(void)
+{
+    char dir[64], kv[128];
+    temp_dir(dir, sizeof dir, "eval-nce");
+    snprintf(kv, sizeof kv, "run.dir=%s", dir);
+    const char *over[] = {"device=cpu", "train.epochs=1", kv, "model.hidden=32",
+                          "model.latent=8", "model.grbm_hidden=16", "data.train_limit=600",
+                          "train.batch=100", "prior.objective=nce", NULL};
+    evae_config cfg;
+    test_config(&cfg, "experiments/mnist.ini", over);
+    CHECK(evae_train(&cfg, NULL, 0, NULL, one_process()) == 0, "training the tiny model with nce");
+    CHECK(eval_run(dir, NULL) == 0, "evae eval of the nce model");
+    cJSON *j = read_eval_json(dir);
+    const cJSON *ob = get(get(j, "log_z", NULL), "objective_log_z", NULL);
+    double c = cJSON_IsNumber(get(ob, "value", NULL)) ? get(ob, "value", NULL)->valuedouble : NAN;
+    double ais = get(j, "log_z", "value") ? get(j, "log_z", "value")->valuedouble : NAN;
+    CHECK(isfinite(c) && cJSON_IsNumber(get(ob, "minus_ais", NULL)) &&
+              fabs(get(ob, "minus_ais", NULL)->valuedouble - (c - ais)) < 1e-9,
+          "eval.json: log_z.objective_log_z with its value and minus_ais");
+    CHECK(is_text(get(j, "prior_objective", NULL)) &&
+              strcmp(get(j, "prior_objective", NULL)->valuestring, "nce") == 0,
+          "eval.json names the objective");
+    /* the c of the checkpoint, not some other number: the tensor itself */
+    char ckpt[128];
+    snprintf(ckpt, sizeof ckpt, "%s/checkpoint.safetensors", dir);
+    evae_st_file *f = evae_st_read(ckpt);
+    const evae_st_tensor *t = f ? evae_st_find(f, "objective.nce.log_z") : NULL;
+    CHECK(t && t->nbytes == 4 && ((const float *)t->data)[0] == (float)c,
+          "the reported c is the checkpoint's objective.nce.log_z");
+    evae_st_close(f);
+    cJSON_Delete(j);
+}
+
 int main(void)
 {
+    run_cifar();
+    run_nce();
     run_prior("experiments/mnist.ini", 1);
     run_prior("experiments/mnist_gaussian.ini", 0);
     return check_report("test_eval_report");

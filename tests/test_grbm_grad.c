@@ -1,5 +1,6 @@
-/* GRBM energy, score and sliced score matching on the CPU against an independent double-precision
- * reference: dE/dz and the SSM parameter gradients against central finite differences. */
+/* GRBM energy, score, sliced and denoising score matching and the energy's parameter gradient on
+ * the CPU against an independent double-precision reference: dE/dz, the SSM and DSM parameter
+ * gradients and the weighted dE/dtheta against central finite differences. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -7,53 +8,11 @@
 #include "evae/backend/backend.h"
 #include "evae/math/grbm.h"
 #include "evae/math/philox.h"
+#include "grbm_reference.h"
 
 static const evae_backend *cpu; /* the specification, called through its table */
 
-/* ---- independent double reference (docs/DESIGN.md sections 1.2-1.4), theta in double ---- */
-typedef struct {
-    int d, n;
-} dims;
-
-static double ref_softplus(double x) { return x > 0 ? x + log1p(exp(-x)) : log1p(exp(x)); }
-static double ref_sigmoid(double x) { return 1.0 / (1.0 + exp(-x)); }
-
-/* a[n] = W^T (z / sigma^2) + b */
-static void ref_pre(const double *th, dims m, const double *z, double *a)
-{
-    const double *ls = th + m.d, *W = th + 2 * m.d, *b = th + 2 * m.d + m.d * m.n;
-    for (int j = 0; j < m.n; j++) {
-        a[j] = b[j];
-        for (int i = 0; i < m.d; i++) a[j] += W[i * m.n + j] * z[i] * exp(-2.0 * ls[i]);
-    }
-}
-
-static double ref_energy(const double *th, dims m, double beta, const double *z)
-{
-    const double *mu = th, *ls = th + m.d;
-    double a[64], e = 0.0;
-    for (int i = 0; i < m.d; i++) {
-        double t = (z[i] - mu[i]) / exp(ls[i]);
-        e += 0.5 * t * t;
-    }
-    ref_pre(th, m, z, a);
-    for (int j = 0; j < m.n; j++) e -= ref_softplus(beta * a[j]);
-    return e;
-}
-
-/* s = -(z - mu)/sigma^2 + W sigmoid(a) / sigma^2 */
-static void ref_score(const double *th, dims m, const double *z, double *s)
-{
-    const double *mu = th, *ls = th + m.d, *W = th + 2 * m.d;
-    double a[64];
-    ref_pre(th, m, z, a);
-    for (int i = 0; i < m.d; i++) {
-        double wp = 0.0;
-        for (int j = 0; j < m.n; j++) wp += W[i * m.n + j] * ref_sigmoid(a[j]);
-        s[i] = (-(z[i] - mu[i]) + wp) * exp(-2.0 * ls[i]);
-    }
-}
-
+/* ---- the independent double reference: grbm_reference.h, and the Hessian here ---- */
 /* H[d,d] = D - D W diag(sigmoid'(a)) W^T D, the Hessian of E as an explicit matrix */
 static void ref_hessian(const double *th, dims m, const double *z, double *H)
 {
@@ -247,6 +206,111 @@ static void test_ssm(dims m, int B, int M, int rademacher, int vr, uint64_t seed
     free(fd);
 }
 
+/* ---- the energy's parameter gradient (grbm_param_grad) ----
+ * sum_b w_b E(z_b) in double, differentiated in theta; the op's output is checked with beta = 0
+ * (grad NaN-filled beforehand: it must not be read), with beta != 0 (the old value scaled and
+ * added) and with w NULL (the mean). */
+typedef struct {
+    dims m;
+    const double *z, *w;
+    int B;
+} weighted_energy;
+
+static double weighted_energy_of(const double *th, void *ctx)
+{
+    const weighted_energy *e = ctx;
+    double s = 0.0;
+    for (int c = 0; c < e->B; c++) s += e->w[c] * ref_energy(th, e->m, 1.0, e->z + c * e->m.d);
+    return s;
+}
+
+static void test_param_grad(dims m, int B, int weighted, float beta, uint64_t seed)
+{
+    size_t P = evae_grbm_size(m.d, m.n);
+    float *th = calloc(P, sizeof(float)), *z = calloc((size_t)B * m.d, sizeof(float));
+    float *w = calloc(B, sizeof(float)), *grad = calloc(P, sizeof(float));
+    float *old = calloc(P, sizeof(float));
+    double *thd = calloc(P, sizeof(double)), *zd = calloc((size_t)B * m.d, sizeof(double));
+    double *wd = calloc(B, sizeof(double)), *fd = calloc(P, sizeof(double));
+    random_theta(m, seed, th, 0.7);
+    to_double(th, thd, P);
+    uint64_t k = 3000;
+    for (int i = 0; i < B * m.d; i++) z[i] = (float)(1.5 * randn(seed, &k));
+    /* signed weights of mixed sizes, as the objectives make them (positive and negative phases) */
+    for (int c = 0; c < B; c++) w[c] = weighted ? (float)(randn(seed, &k) / B) : 1.0f / B;
+    to_double(z, zd, (size_t)B * m.d);
+    to_double(w, wd, (size_t)B);
+    for (size_t p = 0; p < P; p++) old[p] = (float)randn(seed, &k);
+    for (size_t p = 0; p < P; p++) grad[p] = beta == 0.0f ? NAN : old[p];
+    cpu->grbm_param_grad(cpu, th, m.d, m.n, z, B, weighted ? w : NULL, beta, grad);
+    weighted_energy e = {m, zd, wd, B};
+    fd_theta(thd, P, weighted_energy_of, &e, fd);
+    for (size_t p = 0; p < P; p++) fd[p] += beta * (double)old[p];
+    char what[96];
+    snprintf(what, sizeof what, "param_grad B=%d %s beta=%g", B, weighted ? "weighted" : "mean",
+             beta);
+    /* float sums of B per-example terms of magnitude up to the block's largest (|w| <= ~3/B):
+     * a few B UR of it; 2e-5 is 10x that at these B, while a missing factor or term (e.g. the
+     * 2 x (W p) part of dlog_sigma) is off by O(1) of it. FD error ~1e-9. */
+    check_blocks(m, grad, fd, 2e-5, what);
+    free(th); free(z); free(w); free(grad); free(old); free(thd); free(zd); free(wd); free(fd);
+}
+
+/* ---- denoising score matching (grbm_dsm): mean_b 0.5 |s(z_b) + o_b|^2 in double ---- */
+typedef struct {
+    dims m;
+    const double *z, *o;
+    int B;
+} dsm_loss;
+
+static double dsm_loss_of(const double *th, void *ctx)
+{
+    const dsm_loss *l = ctx;
+    double total = 0.0, s[64];
+    for (int c = 0; c < l->B; c++) {
+        ref_score(th, l->m, l->z + c * l->m.d, s);
+        for (int i = 0; i < l->m.d; i++) {
+            double r = s[i] + l->o[c * l->m.d + i];
+            total += 0.5 * r * r / l->B;
+        }
+    }
+    return total;
+}
+
+static void test_dsm(dims m, int B, uint64_t seed)
+{
+    size_t P = evae_grbm_size(m.d, m.n);
+    float *th = calloc(P, sizeof(float)), *z = calloc((size_t)B * m.d, sizeof(float));
+    float *o = calloc((size_t)B * m.d, sizeof(float)), *J = calloc(B, sizeof(float));
+    float *grad = calloc(P, sizeof(float));
+    double *thd = calloc(P, sizeof(double)), *zd = calloc((size_t)B * m.d, sizeof(double));
+    double *od = calloc((size_t)B * m.d, sizeof(double)), *fd = calloc(P, sizeof(double));
+    random_theta(m, seed, th, 0.7);
+    to_double(th, thd, P);
+    uint64_t k = 4000;
+    /* z = noisy sample, o = eps / s_n as denoising score matching makes them (s_n = 0.5) */
+    for (int i = 0; i < B * m.d; i++) {
+        double eps = randn(seed, &k);
+        z[i] = (float)(1.5 * randn(seed, &k) + 0.5 * eps);
+        o[i] = (float)(eps / 0.5);
+    }
+    to_double(z, zd, (size_t)B * m.d);
+    to_double(o, od, (size_t)B * m.d);
+    for (size_t p = 0; p < P; p++) grad[p] = NAN; /* must be overwritten */
+    cpu->grbm_dsm(cpu, th, m.d, m.n, z, B, o, J, grad);
+    dsm_loss l = {m, zd, od, B};
+    char what[96];
+    for (int c = 0; c < B; c++) {
+        dsm_loss one = {m, zd + c * m.d, od + c * m.d, 1};
+        snprintf(what, sizeof what, "dsm J d=%d n=%d example %d", m.d, m.n, c);
+        CHECK_CLOSE(J[c], dsm_loss_of(thd, &one), 2e-5, 2e-5, what); /* as for SSM's J */
+    }
+    fd_theta(thd, P, dsm_loss_of, &l, fd);
+    snprintf(what, sizeof what, "dsm B=%d", B);
+    check_blocks(m, grad, fd, 2e-5, what); /* the tolerance of test_ssm, the same pass */
+    free(th); free(z); free(o); free(J); free(grad); free(thd); free(zd); free(od); free(fd);
+}
+
 int main(void)
 {
     cpu = evae_cpu_backend();
@@ -265,5 +329,13 @@ int main(void)
         test_ssm(wide, 5, 1, 0, vr, 33);
         test_ssm(wide, 2, 4, 1, vr, 34);
     }
+    for (int weighted = 0; weighted < 2; weighted++) {
+        test_param_grad(small, 4, weighted, 0.0f, 41);
+        test_param_grad(tall, 5, weighted, 0.5f, 42);
+        test_param_grad(wide, 6, weighted, weighted ? 1.0f : 0.0f, 43);
+    }
+    test_dsm(small, 4, 51);
+    test_dsm(tall, 3, 52);
+    test_dsm(wide, 5, 53);
     return check_report("test_grbm_grad");
 }

@@ -48,6 +48,7 @@ def main():
     out = sys.argv[1]
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     lines = ["# evae benchmarks", ""]
+    # epoch_<dataset>_<tag>.json, tag = cuda or cpu_t<threads>; PyTorch's: pytorch_<same>
     epochs = sorted(glob.glob(os.path.join(out, "epoch_*.json")),
                     key=lambda p: (0 if "mnist" in os.path.basename(p) else 1, p))
     kernels = sorted(glob.glob(os.path.join(out, "kernels_*.json")))
@@ -61,6 +62,10 @@ def main():
                  "the below), or each program alone (see bench/results/README.md).")
     if machine:
         lines.append("")
+        if machine.get("cpu_features"):
+            lines.append(f"CPU features: {machine['cpu_features']}; OpenBLAS core: "
+                         f"{machine.get('openblas_core', '-')}.")
+            lines.append("")
         lines.append(f"Machine: {machine['name']} ({machine['device']}; {machine['backend']}), "
                      f"measured {machine['date']}: sgemm {machine['sgemm_gflops']:.1f} GFLOP/s "
                      f"(n = {machine['sgemm_n']}), copy {machine['copy_gbs']:.1f} GB/s"
@@ -70,10 +75,10 @@ def main():
 
     # ---- epochs: ours, the floor, PyTorch ----
     lines += ["## Whole epochs", "",
-              "| data set | device | examples | evae ms/epoch | evae examples/s | floor ms | "
-              "evae / floor | PyTorch eager ms | PyTorch compiled ms | eager / evae | "
+              "| data set | device | threads | examples | evae ms/epoch | evae examples/s | "
+              "floor ms | evae / floor | PyTorch eager ms | PyTorch compiled ms | eager / evae | "
               "compiled / evae |",
-              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     notes = []
     for p in epochs:
         j = load(p)
@@ -81,7 +86,9 @@ def main():
             continue
         e, m = j["epoch"], j["machine"]
         dev = m["device"]
-        pt = load(os.path.join(out, f"pytorch_{e['dataset']}_{dev}.json"))
+        pt_base = os.path.join(out, "pytorch_" + os.path.basename(p)[len("epoch_"):-len(".json")])
+        pt = load(pt_base + ".json")
+        threads = m.get("threads", m.get("sm_count", "-"))
         eager = comp = None
         if pt:
             for r in pt.get("results", []):
@@ -103,12 +110,12 @@ def main():
             notes.append(f"PyTorch {pt['torch']} on {pt['device_name']} ({pt['device']}, "
                          f"threads: {pt['threads']}, TF32 off)")
         else:
-            skip = read_text(os.path.join(out, f"pytorch_{e['dataset']}_{dev}.skip")).strip()
+            skip = read_text(pt_base + ".skip").strip()
             if skip:
                 notes.append(f"PyTorch {e['dataset']} on {dev}: not run ({skip})")
         ms = e["ms_per_epoch"]
         lines.append(
-            f"| {e['dataset']} | {dev} | {e['examples']:,} | {fmt(ms)} | "
+            f"| {e['dataset']} | {dev} | {threads} | {e['examples']:,} | {fmt(ms)} | "
             f"{fmt(e['examples_per_s'], 0)} | {fmt(e['floor_s'] * 1e3)} | {e['x_floor']:.2f} | "
             f"{fmt(eager)} | {fmt(comp)} | {fmt(eager / ms if eager else None, 2)} | "
             f"{fmt(comp / ms if comp else None, 2)} |")
@@ -119,12 +126,12 @@ def main():
         if not j or j["machine"]["device"] != "cpu" or "epoch_cpu_s" not in j["epoch"]:
             continue
         e = j["epoch"]
-        pt = load(os.path.join(out, f"pytorch_{e['dataset']}_cpu.json")) or {}
+        pt = load(os.path.join(out, "pytorch_" + os.path.basename(p)[len("epoch_"):])) or {}
         by_mode = {r["mode"]: r["epoch_cpu_s"] * e["examples"] / r["examples"]
                    for r in pt.get("results", []) if "epoch_cpu_s" in r}
         eg, cp = by_mode.get("eager"), by_mode.get("compile")
         cpu_rows.append(
-            f"| {e['dataset']} | {j['machine'].get('blas_threads', '-')} / "
+            f"| {e['dataset']} | {j['machine'].get('threads', '-')} / "
             f"{pt.get('threads', '-')} | {e['epoch_cpu_s']:.2f} | {e['floor_cpu_s']:.2f} | "
             f"{e['x_floor_cpu']:.2f} | {fmt(eg, 2)} | {fmt(cp, 2)} | "
             f"{fmt(eg / e['epoch_cpu_s'] if eg else None, 2)} | "

@@ -1,13 +1,14 @@
 /* `evae eval RUN_DIR|CHECKPOINT [section.key=value ...]` (evae/eval/eval.h): loads a checkpoint with
- * the configuration stored in it, runs the five stages on the test set and writes eval.json and
- * eval.md into the run folder. With several ranks (evae/dist/comm.h), the AIS runs and the test
- * examples of importance sampling are dealt to the ranks and gathered; rank 0 alone trains the
- * classifier of stage 3 and writes the report. */
+ * the configuration stored in it, runs the five stages on the test set and writes
+ * eval_examples.csv, then eval.json and eval.md into the run folder. With several ranks
+ * (evae/dist/comm.h), the AIS runs and the test examples of importance sampling are dealt to the
+ * ranks and gathered; rank 0 alone trains the classifier of stage 3 and writes the report. */
 #define _DEFAULT_SOURCE /* POSIX.1-2008 under -std=c11 */
 #include "evae/cli/eval_cmd.h"
 #include "evae/eval/eval.h"
 
 #include <libgen.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@
 #include "evae/model/checkpoint.h"
 #include "evae/cli/run.h"
 #include "evae/model/input.h"
+#include "evae/model/prior_fit.h"
 #include "evae/util.h"
 
 static double cpu_now(void)
@@ -139,6 +141,11 @@ static int run_stages(evae_eval_report *r, const evae_model *m, const float *tra
         evae_quantity_of(&r->kl_log_z, v, ex.log_det, r->n_test, r->x_dim, 0);
         free(v);
     }
+    if (!rc && lead) { /* before eval.json, whose presence says the evaluation is complete */
+        char path[4200];
+        snprintf(path, sizeof path, "%s/eval_examples.csv", r->out_dir);
+        rc = evae_eval_write_examples(path, &ex, r->cls.vlb_e, r->lz.log_z);
+    }
     evae_classifier_result_free(&r->cls);
     evae_is_examples_free(&ex);
     m->be->free(m->be, x_test);
@@ -194,8 +201,10 @@ int evae_eval_main(int argc, char **argv, evae_comm *comm)
     evae_dataset train = {0}, test = {0};
     const char *test_name = "test";
     evae_model m;
+    evae_prior_fit fit;
     evae_train_state st = {0};
-    int have_model = 0;
+    int have_model = 0, have_fit = 0;
+    r->objective_log_z = NAN;
     rc = evae_load_data(&dcfg, &train, &test, &test_name);
     if (!rc) {
         snprintf(r->test_set, sizeof r->test_set, "%s", test_name);
@@ -213,7 +222,11 @@ int evae_eval_main(int argc, char **argv, evae_comm *comm)
                                                         train.width);
         rc = evae_model_create(&m, be, &shape);
         have_model = !rc;
-        rc = rc || evae_checkpoint_load(ckpt, &m, &st);
+        /* the objective's state holds its own estimate of ln Z (nce), reported beside AIS's */
+        have_fit = have_model && shape.prior_grbm;
+        if (have_fit) evae_prior_fit_create(&fit, &m, c, 0);
+        rc = rc || evae_checkpoint_load(ckpt, &m, &st, have_fit ? &fit : NULL);
+        if (!rc && have_fit) r->objective_log_z = evae_prior_fit_log_z(&fit);
     }
     float *train_dev = NULL, *test_dev = NULL;
     if (!rc) {
@@ -248,6 +261,7 @@ int evae_eval_main(int argc, char **argv, evae_comm *comm)
     }
     if (train_dev) be->free(be, train_dev);
     if (test_dev) be->free(be, test_dev);
+    if (have_fit) evae_prior_fit_free(&fit);
     if (have_model) evae_model_free(&m);
     evae_dataset_free(&train);
     evae_dataset_free(&test);

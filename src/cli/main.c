@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "evae/backend/blas_kernels.h"
 #include "evae/model/checkpoint.h"
 #include "evae/io/config.h"
 #include "evae/cli/eval_cmd.h"
@@ -130,7 +131,7 @@ static int cmd_sample(int argc, char **argv)
     evae_model_shape shape = evae_shape_from_config(&cfg, c, h, w);
     evae_model m;
     evae_train_state st;
-    rc = evae_model_create(&m, be, &shape) || evae_checkpoint_load(ckpt, &m, &st);
+    rc = evae_model_create(&m, be, &shape) || evae_checkpoint_load(ckpt, &m, &st, NULL);
     if (!rc) {
         int n = cfg.sample.n;
         evae_workspace w;
@@ -172,7 +173,8 @@ static int run_command(int argc, char **argv, evae_comm *comm)
         return 0;
     }
     if (strcmp(cmd, "--version") == 0) {
-        printf("evae %s\n", EVAE_VERSION);
+        const evae_backend *cpu = evae_cpu_backend();
+        printf("evae %s\ncpu: %s\n", EVAE_VERSION, cpu->describe(cpu));
         return 0;
     }
     if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
@@ -186,6 +188,8 @@ static int run_command(int argc, char **argv, evae_comm *comm)
 
 int main(int argc, char **argv)
 {
+    /* may re-execute once (OpenBLAS kernels, OpenMP waits): before MPI starts in this process */
+    evae_cpu_select(argv);
     if (argc < 2) {
         usage(stderr);
         return 2;

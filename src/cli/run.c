@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "evae/backend/blas_kernels.h"
 #include "evae/io/atomic_file.h"
 #include "evae/model/checkpoint.h"
 #include "evae/util.h"
@@ -82,15 +83,13 @@ int evae_mkdirs(const char *path)
     return 0;
 }
 
-int evae_run_remove_temporaries(const char *dir)
+/* Removes the files of folder dir that match one of the patterns; a folder that does not exist
+ * holds none (grids/ of a run stopped before its first grid). */
+static int remove_matching(const char *dir, const char *const *patterns, size_t count)
 {
-    /* what a run folder holds, as written through evae_atomic_write (PATTERN.tmp) */
-    static const char *const written[] = {
-        EVAE_CHECKPOINT_FILE ".tmp", "config.ini.tmp", "manifest.json.tmp", "metrics.jsonl.tmp",
-        "eval.json.tmp", "eval.md.tmp", "samples_epoch[0-9]*.png.tmp",
-        "recon_epoch[0-9]*.png.tmp"};
     DIR *d = opendir(dir);
     if (!d) {
+        if (errno == ENOENT) return 0;
         evae_error("%s: cannot list the run folder: %s", dir, strerror(errno));
         return 1;
     }
@@ -98,8 +97,7 @@ int evae_run_remove_temporaries(const char *dir)
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
         bool ours = false;
-        for (size_t i = 0; i < sizeof written / sizeof *written && !ours; i++)
-            ours = fnmatch(written[i], e->d_name, 0) == 0;
+        for (size_t i = 0; i < count && !ours; i++) ours = fnmatch(patterns[i], e->d_name, 0) == 0;
         if (!ours) continue;
         char path[4096];
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
@@ -113,6 +111,23 @@ int evae_run_remove_temporaries(const char *dir)
     }
     closedir(d);
     return rc;
+}
+
+int evae_run_remove_temporaries(const char *dir)
+{
+    /* what a run folder holds, as written through evae_atomic_write (PATTERN.tmp) */
+    static const char *const written[] = {
+        EVAE_CHECKPOINT_FILE ".tmp", "config.ini.tmp", "manifest.json.tmp", "metrics.jsonl.tmp",
+        "eval.json.tmp", "eval.md.tmp", "eval_examples.csv.tmp"};
+    static const char *const grids[] = {"samples_epoch[0-9]*.png.tmp", "recon_epoch[0-9]*.png.tmp"};
+    char grid_dir[4096];
+    snprintf(grid_dir, sizeof grid_dir, "%s/grids", dir);
+    if (access(dir, F_OK) != 0) {
+        evae_error("%s: cannot list the run folder: %s", dir, strerror(errno));
+        return 1;
+    }
+    int rc = remove_matching(dir, written, sizeof written / sizeof *written);
+    return remove_matching(grid_dir, grids, sizeof grids / sizeof *grids) || rc;
 }
 
 static void git_commit(char *out, size_t cap)
@@ -156,6 +171,12 @@ int evae_write_manifest(const char *dir, const evae_config *cfg, int argc, char 
     cJSON *lib = cJSON_AddObjectToObject(j, "libraries");
     if (comm->describe(comm)[0]) cJSON_AddStringToObject(lib, "communication", comm->describe(comm));
     cJSON_AddStringToObject(lib, "openblas", openblas_get_config());
+    /* the kernel set OpenBLAS runs, who chose it, and what the CPU supports */
+    const evae_backend *cpu = evae_cpu_backend();
+    cJSON_AddStringToObject(lib, "cpu", cpu->describe(cpu));
+    char feat_text[256];
+    evae_cpu_features_text(NULL, feat_text, sizeof feat_text);
+    cJSON_AddStringToObject(lib, "cpu_features", feat_text);
     cJSON_AddStringToObject(lib, "zlib", zlibVersion());
     cJSON_AddStringToObject(lib, "cjson", cJSON_Version());
 #ifdef __VERSION__

@@ -1,5 +1,6 @@
 /* The training loop of Algorithm 1: per batch, one Adam step of the encoder and decoder on the
- * ALB, then one Adam step of the GRBM prior by sliced score matching on the same z, detached.
+ * ALB, then one Adam step of the GRBM prior by its objective (prior.objective) on the same z,
+ * detached.
  * Random state is counter-based (evae/math/philox.h): every draw is named by (seed, purpose, step), so
  * a run resumed from a checkpoint continues exactly as if it had never stopped.
  *
@@ -19,6 +20,7 @@
 
 #include "evae/model/checkpoint.h"
 #include "evae/data/logit.h"
+#include "evae/eval/honest.h"
 #include "evae/io/atomic_file.h"
 #include "evae/io/metrics.h"
 #include "evae/math/philox.h"
@@ -26,6 +28,7 @@
 #include "evae/cli/run.h"
 #include "evae/model/input.h"
 #include "evae/cli/grids.h"
+#include "evae/model/prior_fit.h"
 #include "evae/model/sampling.h"
 #include "evae/model/train_step.h"
 #include "evae/util.h"
@@ -40,39 +43,64 @@ typedef struct epoch_sums {
 typedef struct heldout_eval {
     double alb, ll; /* means over the held-out set */
     double log_det; /* CIFAR-10: mean ln|dy/du| of the logit transform, to convert to bits/dim */
+    double *alb_e;     /* [n] host: ALB per held-out example, for the held-out ELBO's SE */
+    double *log_det_e; /* [n] host: ln|dy/du| per example (CIFAR-10), else NULL */
 } heldout_eval;
 
-/* ALB of the held-out set with a fixed binarization / noise seed, so epochs are comparable; each
- * rank takes its share of every batch and the sums meet through comm. */
-static heldout_eval evaluate(const evae_model *m, evae_workspace *w, const float *data_dev,
-                             int n, uint64_t seed, const evae_comm *comm)
+/* ALB of the held-out set with a fixed binarization / noise seed, so epochs are comparable;
+ * r->alb_e (and r->log_det_e for CIFAR-10) must hold n values. Each rank takes its share of
+ * every batch; the per-example values meet through comm (each rank adds its own examples to
+ * zeros elsewhere, exact in any order), and the means are summed from them in example order. */
+static void evaluate(const evae_model *m, evae_workspace *w, const float *data_dev, int n,
+                     uint64_t seed, const evae_comm *comm, heldout_eval *r)
 {
     const evae_backend *be = m->be;
-    double sums[3] = {0.0, 0.0, 0.0}; /* alb, ll, log_det */
+    double *ll_e = evae_xcalloc((size_t)n, sizeof(double)); /* [n] ln p(x|z) per example */
+    for (int e = 0; e < n; e++) r->alb_e[e] = 0.0;
+    if (r->log_det_e)
+        for (int e = 0; e < n; e++) r->log_det_e[e] = 0.0;
     float *y = m->decoder == EVAE_DEC_LAPLACE ? evae_xcalloc((size_t)w->cap * m->x_dim, 4) : NULL;
-    double *log_det = y ? evae_xcalloc((size_t)w->cap, sizeof(double)) : NULL;
+    float *alb = evae_xcalloc((size_t)w->cap, sizeof(float)); /* [cap] host */
+    float *ll = evae_xcalloc((size_t)w->cap, sizeof(float));  /* [cap] host */
     for (int start = 0, bi = 0; start < n; start += w->cap, bi++) {
         evae_share s = evae_share_of(n - start < w->cap ? n - start : w->cap, comm->rank,
                                      comm->size);
         if (s.count == 0) continue;
-        be->copy(be, w->p, data_dev + (size_t)(start + s.offset) * m->x_dim,
+        const int e0 = start + s.offset; /* this share's first held-out example */
+        be->copy(be, w->p, data_dev + (size_t)e0 * m->x_dim,
                  (size_t)s.count * m->x_dim * sizeof(float));
         evae_prepare_input(m, w, s, seed, evae_stream(EVAE_STREAM_EVAL, 2 * (uint64_t)bi));
         evae_alb_encode_decode(m, w, s, seed, evae_stream(EVAE_STREAM_EVAL, 2 * (uint64_t)bi + 1));
         evae_alb_terms(m, w, s, m->laplace_scale);
-        sums[0] += be->sum(be, w->alb, (size_t)s.count);
-        sums[1] += be->sum(be, w->ll, (size_t)s.count);
+        be->download(be, alb, w->alb, (size_t)s.count * sizeof(float));
+        be->download(be, ll, w->ll, (size_t)s.count * sizeof(float));
+        for (int b = 0; b < s.count; b++) {
+            r->alb_e[e0 + b] = alb[b];
+            ll_e[e0 + b] = ll[b];
+        }
         if (y) {
             be->download(be, y, evae_ws_x(w), (size_t)s.count * m->x_dim * sizeof(float));
-            evae_logit_log_det(log_det, y, s.count, m->x_dim, EVAE_LOGIT_ALPHA);
-            for (int b = 0; b < s.count; b++) sums[2] += log_det[b];
+            evae_logit_log_det(r->log_det_e + e0, y, s.count, m->x_dim, EVAE_LOGIT_ALPHA);
         }
     }
     free(y);
-    free(log_det);
-    comm->allreduce_host(comm, sums, 3);
-    heldout_eval r = {sums[0] / n, sums[1] / n, sums[2] / n};
-    return r;
+    free(alb);
+    free(ll);
+    if (comm->size > 1) {
+        comm->allreduce_host(comm, r->alb_e, n);
+        comm->allreduce_host(comm, ll_e, n);
+        if (r->log_det_e) comm->allreduce_host(comm, r->log_det_e, n);
+    }
+    r->alb = r->ll = r->log_det = 0.0;
+    for (int e = 0; e < n; e++) {
+        r->alb += r->alb_e[e];
+        r->ll += ll_e[e];
+        if (r->log_det_e) r->log_det += r->log_det_e[e];
+    }
+    free(ll_e);
+    r->alb /= n;
+    r->ll /= n;
+    r->log_det /= n;
 }
 
 /* The ranks must hold the same parameters: every one takes the same Adam steps on the same sums.
@@ -98,8 +126,24 @@ static int ranks_agree(const evae_comm *comm, double psum, const char *when)
     return bad >= 0;
 }
 
-/* The grids of a checkpointed epoch: prior samples, and up to 32 held-out images (whole rows of
- * 8, so each reconstruction sits under its image) above their reconstructions. Rank 0's. */
+/* The prior objective's numbers in a metrics line: its loss as <prefix>_<name> (batch_ssm,
+ * train_nce, ...) and its second number, when it has one: the batch's (snis_log_z, nce_log_z)
+ * on step lines, the epoch's mean (train_snis_log_z, train_nce_log_z) on epoch lines. */
+static void add_objective_numbers(cJSON *o, const evae_prior_fit *fit, const char *prefix,
+                                  double loss, int epoch_line)
+{
+    char key[64];
+    snprintf(key, sizeof key, "%s_%s", prefix, evae_prior_fit_loss_name(fit));
+    cJSON_AddNumberToObject(o, key, loss);
+    double batch, epoch;
+    const char *aux = evae_prior_fit_aux(fit, &batch, &epoch);
+    if (!aux) return;
+    if (epoch_line) snprintf(key, sizeof key, "train_%s", aux);
+    cJSON_AddNumberToObject(o, epoch_line ? key : aux, epoch_line ? epoch : batch);
+}
+
+/* The grids of an epoch into dir: prior samples, and up to 32 held-out images (whole rows of 8,
+ * so each reconstruction sits under its image) above their reconstructions. Rank 0's. */
 static int write_epoch_grids(const evae_model *m, evae_workspace *w, const evae_config *cfg,
                              const char *dir, const float *heldout_dev, int n_heldout, int epoch)
 {
@@ -122,19 +166,6 @@ static int write_epoch_grids(const evae_model *m, evae_workspace *w, const evae_
     return rc;
 }
 
-/* Whether a grid of `epoch` is missing from dir (a run stopped before or while drawing it). */
-static int epoch_grids_missing(const char *dir, int epoch)
-{
-    char path[4096];
-    struct stat st;
-    const char *const kinds[] = {"samples", "recon"};
-    for (int i = 0; i < 2; i++) {
-        snprintf(path, sizeof path, "%s/%s_epoch%03d.png", dir, kinds[i], epoch);
-        if (stat(path, &st) != 0) return 1;
-    }
-    return 0;
-}
-
 /* config.ini (the resolved configuration, which --resume reads) and manifest.json; rank 0's. */
 static int write_run_files(const char *dir, const char *ini, const evae_config *cfg, int argc,
                            char **argv, const evae_comm *comm)
@@ -150,7 +181,8 @@ static int write_run_files(const char *dir, const char *ini, const evae_config *
  * train.epochs is reported; one past it is refused. Every rank loads the checkpoint; the lead
  * (rank 0) alone changes the folder and speaks. */
 static int resume_from(const char *dir, const char *ckpt, const char *metrics,
-                       const evae_config *cfg, evae_model *m, evae_train_state *st, int lead)
+                       const evae_config *cfg, evae_model *m, evae_train_state *st, int lead,
+                       evae_prior_fit *fit)
 {
     if (lead && evae_run_remove_temporaries(dir)) return 1;
     struct stat sb;
@@ -159,7 +191,8 @@ static int resume_from(const char *dir, const char *ckpt, const char *metrics,
             evae_warn("%s: no checkpoint yet (the run stopped before its first): starting from "
                       "epoch 0", dir);
         evae_model_init(m, (uint64_t)cfg->train.seed);
-    } else if (evae_checkpoint_load(ckpt, m, st)) {
+        if (fit) evae_prior_fit_start(fit, m, (uint64_t)cfg->train.seed);
+    } else if (evae_checkpoint_load(ckpt, m, st, fit)) {
         return 1;
     }
     if (st->seed != cfg->train.seed) {
@@ -204,6 +237,7 @@ int evae_train(evae_config *cfg, const char *resume_dir, int argc, char **argv,
     if (lead && evae_mkdirs(dir)) return 1;
     const evae_backend *be = evae_backend_for_rank(cfg->device, comm);
     if (!be) return 1;
+    if (lead) printf("device %s: %s\n", be->name, be->describe(be)); /* which kernels run */
 
     evae_dataset train = {0}, heldout = {0};
     const char *heldout_name = "test";
@@ -221,6 +255,19 @@ int evae_train(evae_config *cfg, const char *resume_dir, int argc, char **argv,
         evae_dataset_free(&heldout);
         return 1;
     }
+    const int cap = cfg->train.batch < train.n ? cfg->train.batch : train.n;
+    evae_prior_fit fit_state, *fit = shape.prior_grbm ? &fit_state : NULL; /* NULL: N(0, I) */
+    if (fit) evae_prior_fit_create(fit, &m, cfg, cap);
+    if (fit && comm->size > 1 && !evae_prior_fit_splits(fit)) {
+        evae_error("prior.objective = %s runs on one process only (%d ranks here): its gradient "
+                   "needs the whole batch; use prior.objective = ssm across ranks",
+                   evae_prior_objective_name(fit->objective), comm->size);
+        evae_prior_fit_free(fit);
+        evae_model_free(&m);
+        evae_dataset_free(&train);
+        evae_dataset_free(&heldout);
+        return 1;
+    }
     char ckpt[4096], metrics[4096];
     snprintf(ckpt, sizeof ckpt, "%s/%s", dir, EVAE_CHECKPOINT_FILE);
     snprintf(metrics, sizeof metrics, "%s/metrics.jsonl", dir);
@@ -231,21 +278,23 @@ int evae_train(evae_config *cfg, const char *resume_dir, int argc, char **argv,
      * attempt that fails (a NaN) leaves them describing the checkpoint that is there. */
     int run_files_pending = resume_dir != NULL;
     if (resume_dir) {
-        rc = resume_from(dir, ckpt, metrics, cfg, &m, &st, lead);
+        rc = resume_from(dir, ckpt, metrics, cfg, &m, &st, lead, fit);
     } else {
         evae_model_init(&m, (uint64_t)cfg->train.seed);
+        if (fit) evae_prior_fit_start(fit, &m, (uint64_t)cfg->train.seed);
         rc = write_run_files(dir, ini, cfg, argc, argv, comm);
     }
     rc = rc || ranks_agree(comm, evae_model_param_sum(&m), "at the start");
     if (rc) {
         free(ini);
+        if (fit) evae_prior_fit_free(fit);
         evae_model_free(&m);
         evae_dataset_free(&train);
         evae_dataset_free(&heldout);
         return rc;
     }
 
-    const int D = m.x_dim, cap = cfg->train.batch < train.n ? cfg->train.batch : train.n;
+    const int D = m.x_dim;
     const int as_unit = m.decoder == EVAE_DEC_BERNOULLI;
     const uint64_t seed = (uint64_t)cfg->train.seed;
     const double log_z = evae_model_exact_log_z(&m); /* NaN for the GRBM */
@@ -254,6 +303,14 @@ int evae_train(evae_config *cfg, const char *resume_dir, int argc, char **argv,
     evae_workspace w;
     evae_workspace_create(&w, &m, cap, cfg->ssm.projections);
     int *perm = evae_xcalloc((size_t)train.n, sizeof(int));
+    heldout_eval ev = {.alb_e = evae_xcalloc((size_t)heldout.n, sizeof(double)),
+                       .log_det_e = m.decoder == EVAE_DEC_LAPLACE
+                                        ? evae_xcalloc((size_t)heldout.n, sizeof(double))
+                                        : NULL};
+    const evae_ais_opts honest_ais = evae_honest_ais_opts(cfg);
+    char grid_dir[4096];
+    snprintf(grid_dir, sizeof grid_dir, "%s/grids", dir);
+    rc = lead ? evae_mkdirs(grid_dir) : 0;
     int *idx_dev = be->alloc(be, (size_t)train.n * sizeof(int)); /* [n_train] batch order */
     epoch_sums acc = {be->alloc(be, cap * sizeof(float)), be->alloc(be, cap * sizeof(float)),
                       be->alloc(be, cap * sizeof(float)), 0.0, 0};
@@ -269,12 +326,6 @@ int evae_train(evae_config *cfg, const char *resume_dir, int argc, char **argv,
         printf("\n");
     }
 
-    /* the grids of the checkpoint's epoch, if the run stopped before it had drawn them (they
-     * are drawn from the checkpoint's model and the seed, so they come out the same); also when
-     * the run is complete: the kill may have come right after its last checkpoint */
-    if (lead && resume_dir && st.epoch > 0 && epoch_grids_missing(dir, st.epoch))
-        rc = write_epoch_grids(&m, &w, cfg, dir, heldout_dev, heldout.n, st.epoch);
-
     const int start_epoch = st.epoch;
     for (int epoch = st.epoch; epoch < cfg->train.epochs && !rc; epoch++) {
         double t0 = evae_now();
@@ -285,6 +336,7 @@ int evae_train(evae_config *cfg, const char *resume_dir, int argc, char **argv,
         be->zero(be, acc.J, cap * sizeof(float));
         acc.scale_sum = 0.0;
         acc.batches = 0;
+        if (fit) evae_prior_fit_epoch_begin(fit);
         for (int s = 0; s < steps; s++) {
             int B = train.n - s * cap < cap ? train.n - s * cap : cap;
             evae_share sh = evae_share_of(B, comm->rank, comm->size); /* [B] of all ranks */
@@ -292,7 +344,7 @@ int evae_train(evae_config *cfg, const char *resume_dir, int argc, char **argv,
             if (sh.count > 0)
                 be->gather_rows(be, w.p, train_dev, idx_dev + (size_t)s * cap + sh.offset,
                                 sh.count, D);
-            float scale = evae_train_step(&m, &w, sh, cfg, gs, comm);
+            float scale = evae_train_step(&m, &w, fit, sh, cfg, gs, comm);
             if (m.decoder == EVAE_DEC_LAPLACE) acc.scale_sum += scale;
             if (shape.prior_grbm) be->axpy(be, acc.J, w.J, (size_t)sh.count, 1.0f);
             be->axpy(be, acc.alb, w.alb, (size_t)sh.count, 1.0f);
@@ -319,8 +371,7 @@ int evae_train(evae_config *cfg, const char *resume_dir, int argc, char **argv,
                     cJSON_AddNumberToObject(o, "epoch", epoch + 1);
                     cJSON_AddNumberToObject(o, "step", (double)st.global_step);
                     cJSON_AddNumberToObject(o, "batch_alb", isnan(log_z) ? alb : alb - log_z);
-                    if (shape.prior_grbm)
-                        cJSON_AddNumberToObject(o, "batch_ssm", bsum[1] / B);
+                    if (fit) add_objective_numbers(o, fit, "batch", bsum[1] / B, 0);
                     rc = evae_metrics_append(metrics, o);
                 }
             }
@@ -333,7 +384,7 @@ int evae_train(evae_config *cfg, const char *resume_dir, int argc, char **argv,
                         be->sum(be, acc.J, cap)};
         comm->allreduce_host(comm, tr, 3);
         double tr_alb = tr[0] / train.n, tr_ll = tr[1] / train.n, tr_J = tr[2] / train.n;
-        heldout_eval ev = evaluate(&m, &w, heldout_dev, heldout.n, seed, comm);
+        evaluate(&m, &w, heldout_dev, heldout.n, seed, comm, &ev);
         if (!isnan(log_z)) { /* N(0, I) prior: report the true ELBO */
             tr_alb -= log_z;
             ev.alb -= log_z;
@@ -341,22 +392,35 @@ int evae_train(evae_config *cfg, const char *resume_dir, int argc, char **argv,
         /* a NaN can hide from the loss (e.g. behind a ReLU that zeroes it), not from the
          * parameters' sum */
         double psum = evae_model_param_sum(&m);
+        if (fit) psum += evae_prior_fit_state_sum(fit);
         if (ranks_agree(comm, psum, "after an epoch")) {
             rc = 1;
             break;
         }
         if (!isfinite(tr_alb) || !isfinite(ev.alb) || !isfinite(tr_J) || !isfinite(psum)) {
-            evae_error("non-finite loss or parameters in epoch %d (train ALB %g, %s ALB %g, SSM "
+            evae_error("non-finite loss or parameters in epoch %d (train ALB %g, %s ALB %g, %s "
                        "%g, parameter sum %g); stopping "
                        "without saving. The last checkpoint, if any, is intact in %s: resume it "
                        "with a smaller train.lr / train.prior_lr (evae train --resume %s "
-                       "train.lr=...)", epoch + 1, tr_alb, heldout_name, ev.alb, tr_J, psum, dir,
+                       "train.lr=...)", epoch + 1, tr_alb, heldout_name, ev.alb,
+                       fit ? evae_prior_fit_loss_label(fit) : "prior loss", tr_J, psum, dir,
                        dir);
             rc = 3;
             break;
         }
         st.epoch = epoch + 1;
-        int save = st.epoch % cfg->train.checkpoint_every == 0 || st.epoch == cfg->train.epochs;
+        const int last = st.epoch == cfg->train.epochs;
+        /* the held-out ELBO: ALB - log Z with a short AIS (exact log Z for N(0, I)); rank 0's,
+         * whose lines carry it */
+        evae_honest h;
+        const int honest = lead && cfg->train.honest_every > 0 &&
+                           (st.epoch % cfg->train.honest_every == 0 || last);
+        if (honest && evae_honest_elbo(&m, &honest_ais, ev.alb_e, ev.log_det_e, heldout.n,
+                                       m.decoder == EVAE_DEC_LAPLACE, &h)) {
+            rc = 1;
+            break;
+        }
+        int save = st.epoch % cfg->train.checkpoint_every == 0 || last;
         double t_epoch = evae_now() - t0;
         char key_alb[64], key_ll[64];
         snprintf(key_alb, sizeof key_alb, "%s_alb", heldout_name);
@@ -366,7 +430,7 @@ int evae_train(evae_config *cfg, const char *resume_dir, int argc, char **argv,
         cJSON_AddNumberToObject(o, "step", (double)st.global_step);
         cJSON_AddNumberToObject(o, "train_alb", tr_alb);
         cJSON_AddNumberToObject(o, "train_recon", tr_ll);
-        if (shape.prior_grbm) cJSON_AddNumberToObject(o, "train_ssm", tr_J);
+        if (fit) add_objective_numbers(o, fit, "train", tr_J, 1);
         cJSON_AddNumberToObject(o, key_alb, ev.alb);
         cJSON_AddNumberToObject(o, key_ll, ev.ll);
         if (m.decoder == EVAE_DEC_LAPLACE) {
@@ -377,6 +441,7 @@ int evae_train(evae_config *cfg, const char *resume_dir, int argc, char **argv,
             cJSON_AddNumberToObject(o, key_bpd, evae_bits_per_dim(ev.alb + ev.log_det, D));
             cJSON_AddNumberToObject(o, "laplace_scale", m.laplace_scale);
         }
+        if (honest) evae_honest_add_metrics(&h, heldout_name, o);
         cJSON_AddNumberToObject(o, "examples_per_s", train.n / t_train);
         cJSON_AddNumberToObject(o, "epoch_time_s", t_epoch);
         cJSON_AddNumberToObject(o, "wall_time_s", evae_now() - t_run);
@@ -387,23 +452,26 @@ int evae_train(evae_config *cfg, const char *resume_dir, int argc, char **argv,
         /* the epoch's record before its checkpoint: a run stopped in between has the record
          * dropped on resume (it is of an epoch after the checkpoint) and logged again */
         rc = evae_metrics_append(metrics, o);
+        /* the grids before the checkpoint: a run stopped in between draws them again with the
+         * epoch, so a checkpoint's epoch always has its grids */
+        if ((st.epoch % cfg->train.grid_every == 0 || last) && !rc)
+            rc = write_epoch_grids(&m, &w, cfg, grid_dir, heldout_dev, heldout.n, st.epoch);
         if (save && !rc && run_files_pending) {
             rc = write_run_files(dir, ini, cfg, argc, argv, comm);
             run_files_pending = 0;
         }
-        if (save) rc = rc || evae_checkpoint_save(ckpt, &m, &st, ini);
+        if (save) rc = rc || evae_checkpoint_save(ckpt, &m, &st, ini, fit);
         /* again after the first epoch: by now the device has chosen its convolution algorithms */
         if (epoch == start_epoch && m.shape.arch == EVAE_ARCH_CONV && !run_files_pending)
             rc = rc || evae_write_manifest(dir, cfg, argc, argv, comm);
-        char ssm[48] = "";
-        if (shape.prior_grbm) snprintf(ssm, sizeof ssm, ", SSM %.3f", tr_J);
-        printf("epoch %d/%d  train %s %.2f (recon %.2f%s)  %s %s %.2f  %.0f ex/s  %.2fs\n",
+        char ssm[64] = "", elbo[160] = "";
+        if (fit) snprintf(ssm, sizeof ssm, ", %s %.3f", evae_prior_fit_loss_label(fit), tr_J);
+        if (honest) evae_honest_format(&h, elbo, sizeof elbo);
+        printf("epoch %d/%d  train %s %.2f (recon %.2f%s)  %s %s %.2f%s  %.0f ex/s  %.2fs\n",
                st.epoch, cfg->train.epochs, shape.prior_grbm ? "ALB" : "ELBO", tr_alb, tr_ll, ssm,
-               heldout_name, shape.prior_grbm ? "ALB" : "ELBO", ev.alb, train.n / t_train,
+               heldout_name, shape.prior_grbm ? "ALB" : "ELBO", ev.alb, elbo, train.n / t_train,
                t_epoch);
         fflush(stdout);
-        if (save && !rc)
-            rc = write_epoch_grids(&m, &w, cfg, dir, heldout_dev, heldout.n, st.epoch);
     }
     be->free(be, acc.alb);
     be->free(be, acc.ll);
@@ -412,8 +480,11 @@ int evae_train(evae_config *cfg, const char *resume_dir, int argc, char **argv,
     be->free(be, train_dev);
     be->free(be, heldout_dev);
     free(perm);
+    free(ev.alb_e);
+    free(ev.log_det_e);
     free(ini);
     evae_workspace_free(&w, &m);
+    if (fit) evae_prior_fit_free(fit);
     evae_model_free(&m);
     evae_dataset_free(&train);
     evae_dataset_free(&heldout);

@@ -20,6 +20,7 @@ evae_ais_opts evae_ais_default_opts(void)
     o.gibbs_steps = 1;
     o.runs = 4;
     o.seed = 1;
+    o.purpose = EVAE_STREAM_EVAL;
     o.mutate_beta = 1.0f;
     return o;
 }
@@ -95,9 +96,9 @@ void evae_ais_run_spread(const double *run_log_z, int runs, double *run_std, dou
     *std_err = *run_std / sqrt((double)runs);
 }
 
-static uint64_t ais_stream(int run, int k)
+static uint64_t ais_stream(enum evae_stream_purpose purpose, int run, int k)
 {
-    return evae_stream(EVAE_STREAM_EVAL, (1ull << 47) | ((uint64_t)run << 32) | (uint64_t)k);
+    return evae_stream(purpose, (1ull << 47) | ((uint64_t)run << 32) | (uint64_t)k);
 }
 
 int evae_ais_log_z(const evae_backend *be, const float *theta, int d, int n,
@@ -133,7 +134,7 @@ int evae_ais_log_z(const evae_backend *be, const float *theta, int d, int n,
         double *lw_dev = log_w_dev + (size_t)run * C; /* lw_dev[C], backend */
         double *lw = log_w + (size_t)run * C;         /* lw[C], host */
         /* exact base samples: at beta = 0, z | h is N(mu, sigma^2) whatever h and z were */
-        be->grbm_gibbs(be, theta, d, n, z, C, 1, 0.0f, o->seed, ais_stream(run, 0));
+        be->grbm_gibbs(be, theta, d, n, z, C, 1, 0.0f, o->seed, ais_stream(o->purpose, run, 0));
         for (int k = 1; k <= K; k++) {
             /* log w += ln f_{beta_k}(z) - ln f_{beta_{k-1}}(z) at the current z, on the backend:
              * nothing comes back to the host until the run ends */
@@ -143,7 +144,8 @@ int evae_ais_log_z(const evae_backend *be, const float *theta, int d, int n,
             /* move z with a kernel that leaves p_{beta_k} invariant (none needed after the last) */
             if (k < K)
                 be->grbm_gibbs(be, theta, d, n, z, C, o->gibbs_steps,
-                               (float)(beta[k] * o->mutate_beta), o->seed, ais_stream(run, k));
+                               (float)(beta[k] * o->mutate_beta), o->seed,
+                               ais_stream(o->purpose, run, k));
         }
         be->download(be, lw, lw_dev, sizeof(double) * (size_t)C); /* the run's one read */
         r->run_log_z[run] = r->log_z0 + log_mean_exp(lw, (size_t)C);

@@ -100,6 +100,9 @@ static cJSON *build_json(const evae_eval_report *r)
     cJSON_AddStringToObject(j, "device", r->device);
     cJSON_AddStringToObject(j, "dataset", evae_data_set_name(r->cfg.data.dataset));
     cJSON_AddStringToObject(j, "prior", evae_prior_name(r->cfg.model.prior));
+    if (r->cfg.model.prior == EVAE_PRIOR_GRBM)
+        cJSON_AddStringToObject(j, "prior_objective",
+                                evae_prior_objective_name(r->cfg.prior.objective));
     cJSON_AddStringToObject(j, "unit", bpd ? "nats of the logit-space data, and bits/dim of the "
                                              "8-bit images"
                                            : "nats");
@@ -113,6 +116,8 @@ static cJSON *build_json(const evae_eval_report *r)
                                 : "binarized once, Bernoulli draws from eval.seed; the same "
                                   "inputs for every estimate");
     cJSON_AddNumberToObject(ts, "seed", (double)r->cfg.eval.seed);
+    cJSON_AddNumberToObject(ts, "data_dim", r->x_dim);
+    cJSON_AddStringToObject(ts, "per_example", "eval_examples.csv");
 
     /* stage 1 */
     cJSON *lo = cJSON_AddObjectToObject(j, "log_z");
@@ -139,6 +144,13 @@ static cJSON *build_json(const evae_eval_report *r)
         cJSON_AddNumberToObject(lo, "std_err_from_ess",
                                 sqrt(fmax(0.0, 1.0 / lz->ess - 1.0 / total)));
         cJSON_AddNumberToObject(lo, "log_z0", lz->log_z0);
+        if (isfinite(r->objective_log_z)) {
+            cJSON *ob = cJSON_AddObjectToObject(lo, "objective_log_z");
+            cJSON_AddStringToObject(ob, "estimator", "the prior objective's own estimate: NCE's "
+                                                     "learned c (prior.objective = nce)");
+            cJSON_AddNumberToObject(ob, "value", r->objective_log_z);
+            cJSON_AddNumberToObject(ob, "minus_ais", r->objective_log_z - lz->log_z);
+        }
         cJSON *s = cJSON_AddObjectToObject(lo, "settings");
         cJSON_AddNumberToObject(s, "chains", o->chains);
         cJSON_AddNumberToObject(s, "temperatures", o->temperatures);
@@ -288,6 +300,9 @@ void evae_eval_print_table(const evae_eval_report *r, FILE *f)
             r->checkpoint, r->epoch, evae_data_set_name(c->data.dataset),
             evae_prior_name(c->model.prior), r->n_test, r->test_set, r->device);
     fprintf(f, "log Z = %s\n\n", lzs);
+    if (isfinite(r->objective_log_z))
+        fprintf(f, "NCE's learned ln Z (c) = %.4f, %+.4f from AIS's log Z\n\n",
+                r->objective_log_z, r->objective_log_z - lz->log_z);
     fprintf(f, "| quantity (nats, lower is better) | estimator | value ± SE | note |\n");
     fprintf(f, "|---|---|---|---|\n");
     fmt_value(v, sizeof v, &is->ln_p, bpd, 1);

@@ -35,6 +35,13 @@ static const choice projection_choices[] = {
     {"gaussian", EVAE_PROJECTION_GAUSSIAN}, {"rademacher", EVAE_PROJECTION_RADEMACHER}, {NULL, 0}};
 static const choice sampler_choices[] = {
     {"langevin", EVAE_SAMPLER_LANGEVIN}, {"gibbs", EVAE_SAMPLER_GIBBS}, {NULL, 0}};
+static const choice objective_choices[] = {
+    {"ssm", EVAE_OBJECTIVE_SSM},   {"dsm", EVAE_OBJECTIVE_DSM}, {"pcd", EVAE_OBJECTIVE_PCD},
+    {"snis", EVAE_OBJECTIVE_SNIS}, {"nce", EVAE_OBJECTIVE_NCE}, {NULL, 0}};
+static const choice nce_noise_choices[] = {
+    {"fitted", EVAE_NCE_NOISE_FITTED}, {"standard", EVAE_NCE_NOISE_STANDARD}, {NULL, 0}};
+static const choice pcd_sampler_choices[] = {
+    {"gibbs", EVAE_SAMPLER_GIBBS}, {"langevin", EVAE_SAMPLER_LANGEVIN}, {NULL, 0}};
 static const choice ais_schedule_choices[] = {
     {"sigmoid", EVAE_AIS_SIGMOID}, {"linear", EVAE_AIS_LINEAR}, {NULL, 0}};
 
@@ -50,6 +57,11 @@ const char *evae_data_set_name(evae_data_set v) { return choice_name(data_set_ch
 const char *evae_prior_name(evae_prior_kind v) { return choice_name(prior_choices, v); }
 const char *evae_projection_name(evae_projection v) { return choice_name(projection_choices, v); }
 const char *evae_sampler_name(evae_sampler v) { return choice_name(sampler_choices, v); }
+const char *evae_prior_objective_name(evae_prior_objective v)
+{
+    return choice_name(objective_choices, v);
+}
+const char *evae_nce_noise_name(evae_nce_noise v) { return choice_name(nce_noise_choices, v); }
 const char *evae_ais_schedule_name(evae_ais_schedule v)
 {
     return choice_name(ais_schedule_choices, v);
@@ -120,6 +132,22 @@ static const config_key config_keys[] = {
     INT_KEY("train.checkpoint_every", train.checkpoint_every, "1", 1, INT_MAX,
             "epochs between checkpoints"),
     INT_KEY("train.log_every", train.log_every, "50", 1, INT_MAX, "steps between metric lines"),
+    INT_KEY("train.grid_every", train.grid_every, "10", 1, INT_MAX,
+            "epochs between the PNG grids in grids/ (the last epoch always has them)"),
+    INT_KEY("train.honest_every", train.honest_every, "10", 0, INT_MAX,
+            "epochs between held-out ELBO estimates (ALB - log Z, a short AIS), also after the "
+            "last; 0 = none"),
+    INT_KEY("train.honest_ais_chains", train.honest_ais_chains, "100", 1, 10000000,
+            "AIS chains per run of that estimate"),
+    INT_KEY("train.honest_ais_temperatures", train.honest_ais_temperatures, "200", 1, 100000000,
+            "AIS temperatures of that estimate"),
+    INT_KEY("train.honest_ais_runs", train.honest_ais_runs, "2", 2, 64,
+            "independent AIS runs of that estimate (their spread is log Z's standard error)"),
+
+    CHOICE_KEY("prior.objective", prior.objective, "ssm", objective_choices,
+               "how the GRBM prior is fitted to the latent samples: sliced or denoising score "
+               "matching, maximum likelihood by persistent chains or by self-normalized "
+               "importance sampling, noise-contrastive estimation"),
 
     INT_KEY("ssm.projections", ssm.projections, "1", 1, 1024,
             "random projections M per sample in sliced score matching"),
@@ -127,6 +155,24 @@ static const config_key config_keys[] = {
                "distribution of the projection vectors"),
     BOOL_KEY("ssm.variance_reduced", ssm.variance_reduced, "true",
              "SSM-VR: the first term's expectation over projections in closed form"),
+
+    FLOAT_KEY("dsm.noise", dsm.noise, "0.1", 0, true, 100, false,
+              "denoising score matching's noise scale s_n: z~ = z + s_n eps"),
+
+    INT_KEY("pcd.chains", pcd.chains, "512", 1, 1 << 20,
+            "persistent chains of maximum likelihood's negative phase"),
+    INT_KEY("pcd.steps", pcd.steps, "5", 1, 1000000,
+            "sampler steps of the chains per update, before the gradient"),
+    CHOICE_KEY("pcd.sampler", pcd.sampler, "gibbs", pcd_sampler_choices,
+               "sampler of the persistent chains"),
+    FLOAT_KEY("pcd.eta", pcd.eta, "0.01", 0, true, 10, false,
+              "Langevin step size of the persistent chains"),
+
+    CHOICE_KEY("nce.noise", nce.noise, "fitted", nce_noise_choices,
+               "NCE noise: a diagonal Gaussian fitted to the batch's latent samples, or N(0, I)"),
+    INT_KEY("nce.ratio", nce.ratio, "1", 1, 64, "noise samples per latent sample"),
+    FLOAT_KEY("nce.log_z_lr", nce.log_z_lr, "1e-2", 0, true, 1, false,
+              "Adam step size of NCE's learned ln Z (it moves by about this much per step)"),
 
     CHOICE_KEY("sample.sampler", sample.sampler, "langevin", sampler_choices,
                "sampler for prior samples"),

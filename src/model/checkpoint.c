@@ -14,6 +14,7 @@
 
 #define CKPT_FORMAT "evae-checkpoint-1"
 #define MAX_TENSORS 64
+#define MAX_STATE_TENSORS 8 /* the prior objective's state tensors */
 /* CRC-32 of the tensor data (evae_st_crc32), 8 lowercase hex digits; checked on every read when
  * present (files written before it existed have none) */
 #define CKPT_CRC_KEY "tensors_crc32"
@@ -51,8 +52,25 @@ static float *download(const evae_model *m, const float *src, size_t n)
     return h;
 }
 
+/* The prior objective's state tensors (evae_prior_fit_each_state), as host copies to write. */
+typedef struct fit_save {
+    collect *c;
+    const evae_model *m;
+    float *host[MAX_STATE_TENSORS];
+    int count;
+} fit_save;
+
+static void save_state_fn(void *ctx, const char *name, float *buf, size_t count, int ndim,
+                          const long *shape)
+{
+    fit_save *s = ctx;
+    if (s->count == MAX_STATE_TENSORS) abort(); /* evae_prior_fit_each_state lists fewer */
+    float *h = s->host[s->count++] = download(s->m, buf, count);
+    add_tensor(s->c, name, h, count, ndim, shape);
+}
+
 int evae_checkpoint_save(const char *path, const evae_model *m, const evae_train_state *st,
-                         const char *config_ini)
+                         const char *config_ini, const evae_prior_fit *fit)
 {
     size_t P = m->n_params, T = m->n_theta;
     float *host[6] = {download(m, m->params, P),  download(m, m->adam_m, P),
@@ -65,6 +83,8 @@ int evae_checkpoint_save(const char *path, const evae_model *m, const evae_train
     add_tensor(&c, "optim.vae.exp_avg_sq", host[2], P, 1, ps);
     add_tensor(&c, "optim.prior.exp_avg", host[4], T, 1, ts);
     add_tensor(&c, "optim.prior.exp_avg_sq", host[5], T, 1, ts);
+    fit_save fs = {.c = &c, .m = m, .count = 0};
+    if (fit) evae_prior_fit_each_state(fit, save_state_fn, &fs);
 
     char epoch[32], gstep[32], vsteps[32], psteps[32], seed[32], scale[32], rng[96], image[48];
     snprintf(image, sizeof image, "%dx%dx%d", m->shape.channels, m->shape.height,
@@ -80,11 +100,16 @@ int evae_checkpoint_save(const char *path, const evae_model *m, const evae_train
     char crc[16];
     snprintf(crc, sizeof crc, "%08" PRIx32, evae_st_crc32(c.t, c.count));
     const char *keys[] = {"format", "epoch", "global_step", "vae_steps", "prior_steps", "seed",
-                          "laplace_scale", "rng", "image_shape", "config", CKPT_CRC_KEY};
+                          "laplace_scale", "rng", "image_shape", "config", CKPT_CRC_KEY,
+                          "objective", "objective_settings"};
     const char *vals[] = {CKPT_FORMAT, epoch, gstep, vsteps, psteps, seed, scale, rng, image,
-                          config_ini ? config_ini : "", crc};
-    int rc = evae_st_write(path, c.t, c.count, keys, vals, (int)(sizeof keys / sizeof *keys));
+                          config_ini ? config_ini : "", crc,
+                          fit ? evae_prior_objective_name(fit->objective) : "",
+                          fit ? fit->settings : ""};
+    int n_keys = (int)(sizeof keys / sizeof *keys) - (fit ? 0 : 2); /* the prior is fixed */
+    int rc = evae_st_write(path, c.t, c.count, keys, vals, n_keys);
     for (int i = 0; i < 6; i++) free(host[i]);
+    for (int i = 0; i < fs.count; i++) free(fs.host[i]);
     return rc;
 }
 
@@ -208,7 +233,47 @@ static int meta_long(const evae_st_file *f, const char *path, const char *key, l
     return 0;
 }
 
-int evae_checkpoint_load(const char *path, evae_model *m, evae_train_state *st)
+/* The prior objective's state tensors, read into host copies and uploaded once all is valid. */
+typedef struct fit_load {
+    const evae_st_file *f;
+    const char *path;
+    float *host[MAX_STATE_TENSORS], *dev[MAX_STATE_TENSORS];
+    size_t count[MAX_STATE_TENSORS];
+    int n, failed;
+} fit_load;
+
+static void load_state_fn(void *ctx, const char *name, float *buf, size_t count, int ndim,
+                          const long *shape)
+{
+    fit_load *l = ctx;
+    if (l->failed) return;
+    if (l->n == MAX_STATE_TENSORS) abort(); /* evae_prior_fit_each_state lists fewer */
+    float *h = l->host[l->n] = evae_xcalloc(count, sizeof(float));
+    l->dev[l->n] = buf;
+    l->count[l->n++] = count;
+    l->failed = load_tensor(l->f, l->path, name, h, count, ndim, shape);
+    for (size_t i = 0; !l->failed && i < count; i++)
+        if (!isfinite(h[i])) {
+            evae_error("%s: corrupt checkpoint: non-finite value in tensor '%s'", l->path, name);
+            l->failed = 1;
+        }
+}
+
+/* The checkpoint's objective must be the one the configuration trains (checkpoints without the
+ * metadata were written before there was a choice: sliced score matching). */
+static int check_objective(const evae_st_file *f, const char *path, const evae_prior_fit *fit)
+{
+    const char *have = evae_st_meta(f, "objective");
+    const char *want = evae_prior_objective_name(fit->objective);
+    if (!have) have = evae_prior_objective_name(EVAE_OBJECTIVE_SSM);
+    if (strcmp(have, want) == 0) return 0;
+    evae_error("%s: the checkpoint's prior was trained with prior.objective = %s, the "
+               "configuration asks for %s", path, have, want);
+    return 1;
+}
+
+int evae_checkpoint_load(const char *path, evae_model *m, evae_train_state *st,
+                         evae_prior_fit *fit)
 {
     evae_st_file *f = checkpoint_open(path);
     if (!f) return 1;
@@ -234,6 +299,12 @@ int evae_checkpoint_load(const char *path, evae_model *m, evae_train_state *st)
                    path);
         rc = 1;
     }
+    fit_load fl = {.f = f, .path = path, .n = 0, .failed = 0};
+    if (!rc && fit) {
+        rc = check_objective(f, path, fit);
+        if (!rc) evae_prior_fit_each_state(fit, load_state_fn, &fl);
+        rc = rc || fl.failed;
+    }
     for (int i = 0; !rc && i < 6; i++) {
         size_t n = i < 3 ? P : T;
         for (size_t j = 0; j < n; j++)
@@ -247,6 +318,8 @@ int evae_checkpoint_load(const char *path, evae_model *m, evae_train_state *st)
         float *dst[6] = {m->params, m->adam_m, m->adam_v, m->theta, m->theta_m, m->theta_v};
         for (int i = 0; i < 6; i++)
             m->be->upload(m->be, dst[i], host[i], (i < 3 ? P : T) * sizeof(float));
+        for (int i = 0; i < fl.n; i++)
+            m->be->upload(m->be, fl.dev[i], fl.host[i], fl.count[i] * sizeof(float));
         m->vae_steps = vsteps;
         m->prior_steps = psteps;
         m->laplace_scale = (float)sc;
@@ -255,6 +328,7 @@ int evae_checkpoint_load(const char *path, evae_model *m, evae_train_state *st)
         st->seed = seed;
     }
     for (int i = 0; i < 6; i++) free(host[i]);
+    for (int i = 0; i < fl.n; i++) free(fl.host[i]);
     evae_st_close(f);
     return rc;
 }

@@ -33,7 +33,7 @@ static int load_as_checkpoint(const char *path)
     evae_model m;
     if (evae_model_create(&m, evae_cpu_backend(), &shape)) return 1;
     evae_train_state st;
-    rc = evae_checkpoint_load(path, &m, &st);
+    rc = evae_checkpoint_load(path, &m, &st, NULL);
     if (!rc) FUZZ_ASSERT(st.epoch >= 0 && st.global_step >= 0, "counters");
     evae_model_free(&m);
     return rc;

@@ -56,7 +56,7 @@ static void load_model(evae_model *m, const evae_backend *be, const evae_config 
 {
     evae_model_shape shape = evae_shape_from_config(cfg, tr->channels, tr->height, tr->width);
     evae_train_state st;
-    if (evae_model_create(m, be, &shape) || evae_checkpoint_load(path, m, &st)) exit(1);
+    if (evae_model_create(m, be, &shape) || evae_checkpoint_load(path, m, &st, NULL)) exit(1);
 }
 
 /* ---- 1. AIS ---- */

@@ -75,6 +75,15 @@ echo "3. an unknown key: status $rc"
 [ "$rc" -eq 1 ] || fail "status $rc, want 1"
 grep -q "unknown key 'train.no_such_key'" "$work/key.log" || fail "no message naming the key"
 
+# ---- 4. an objective that needs the whole batch, on 2 ranks ----
+rc=0
+mpi "$EVAE" train "${small[@]}" prior.objective=snis "run.dir=$work/snis" > "$work/snis.log" 2>&1 || rc=$?
+echo "4. prior.objective=snis on 2 ranks: status $rc"
+[ "$rc" -eq 1 ] || fail "status $rc, want 1"
+grep -q "prior.objective = snis runs on one process only (2 ranks here)" "$work/snis.log" ||
+  fail "no message naming the objective: $(head -3 "$work/snis.log")"
+[ ! -e "$work/snis/checkpoint.safetensors" ] || fail "a checkpoint was written"
+
 if [ "$failed" -ne 0 ]; then
   echo "dist_failures: $failed failed"
   exit 1

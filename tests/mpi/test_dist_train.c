@@ -356,13 +356,13 @@ static void nan_spreads(const char *const *overrides, int B)
     be->gather_rows(be, t.w.p, t.data, t.idx + s.offset, s.count, m->x_dim);
     double l1 = evae_step_forward(m, &t.w, s, &t.cfg, 0);
     world->allreduce_host(world, &l1, 1);
-    evae_step_gradients(m, &t.w, s, &t.cfg, 0, evae_step_scale(m, l1, B));
+    evae_step_gradients(m, &t.w, t.prior, s, &t.cfg, 0, evae_step_scale(m, l1, B));
     if (world->rank == 1) { /* one poisoned element in each gradient, on rank 1 alone */
         const float nan = NAN;
         be->upload(be, m->grads + 5, &nan, sizeof nan);
         be->upload(be, m->theta_grad + 3, &nan, sizeof nan);
     }
-    evae_step_update(m, &t.cfg, world);
+    evae_step_update(m, t.prior, &t.cfg, world);
     float p = 0.0f, th = 0.0f;
     be->download(be, &p, m->params + 5, sizeof p);
     be->download(be, &th, m->theta + 3, sizeof th);

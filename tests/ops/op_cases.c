@@ -1147,6 +1147,71 @@ static double ssm_bytes(const op_case *c)
 static const op_kind GRBM_SSM = {"grbm_ssm", ssm_buffers, grbm_init_strong, ssm_run, ssm_flops,
                                  ssm_bytes, NULL, NULL};
 
+/* denoising score matching: z the noisy samples, offset eps / s_n (s_n = 0.3) */
+static int dsm_buffers(const op_case *c, op_buf *b)
+{
+    const size_t Bd = (size_t)c->B * c->d;
+    b[0] = in_buf("theta", grbm_size_of(c), OP_FILL_CUSTOM, 0.0f);
+    b[1] = in_buf("z", Bd, OP_FILL_NORMAL, 1.0f);
+    b[2] = in_buf("offset", Bd, OP_FILL_NORMAL, 1.0f / 0.3f);
+    b[3] = out_buf("J", (size_t)c->B);
+    b[4] = out_buf("grad", grbm_size_of(c));
+    return 5;
+}
+
+static double dsm_run(const evae_backend *be, const op_case *c, void *const *buf, uint64_t call)
+{
+    be->grbm_dsm(be, F(0), c->d, c->n, F(1), c->B, F(2), F(3), F(4));
+    return 0.0;
+}
+
+/* ssm's pass without projections: six products of B x d x n */
+static double dsm_flops(const op_case *c)
+{
+    return 2.0 * grbm_dn(c) * 6.0 * c->B + 20.0 * c->B * c->n + 15.0 * c->B * c->d;
+}
+
+static double dsm_bytes(const op_case *c)
+{
+    const double Bd = (double)c->B * c->d;
+    return 4.0 * (2.0 * (double)grbm_size_of(c) + 2.0 * Bd + c->B);
+}
+
+static const op_kind GRBM_DSM = {"grbm_dsm", dsm_buffers, grbm_init_strong, dsm_run, dsm_flops,
+                                 dsm_bytes, NULL, NULL};
+
+/* the weighted energy gradient, signed weights (w ~ N(0, 1/B^2)), beta = c->beta */
+static int param_grad_buffers(const op_case *c, op_buf *b)
+{
+    b[0] = in_buf("theta", grbm_size_of(c), OP_FILL_CUSTOM, 0.0f);
+    b[1] = in_buf("z", (size_t)c->B * c->d, OP_FILL_NORMAL, 1.0f);
+    b[2] = in_buf("w", (size_t)c->B, OP_FILL_NORMAL, 1.0f / (float)c->B);
+    b[3] = beta_buf("grad", grbm_size_of(c), c->beta);
+    return 4;
+}
+
+static double param_grad_run(const evae_backend *be, const op_case *c, void *const *buf,
+                             uint64_t call)
+{
+    be->grbm_param_grad(be, F(0), c->d, c->n, F(1), c->B, F(2), c->beta, F(3));
+    return 0.0;
+}
+
+/* three products of B x d x n */
+static double param_grad_flops(const op_case *c)
+{
+    return 2.0 * grbm_dn(c) * 3.0 * c->B + 8.0 * c->B * c->n + 12.0 * c->B * c->d;
+}
+
+static double param_grad_bytes(const op_case *c)
+{
+    return 4.0 * (2.0 * (double)grbm_size_of(c) + (double)c->B * c->d + c->B);
+}
+
+static const op_kind GRBM_PARAM_GRAD = {"grbm_param_grad", param_grad_buffers, grbm_init_strong,
+                                        param_grad_run, param_grad_flops, param_grad_bytes, NULL,
+                                        NULL};
+
 /* chains in place on z, `steps` steps per call, stream = call; scale = eta or beta */
 static int chains_buffers(const op_case *c, op_buf *b)
 {
@@ -1415,6 +1480,14 @@ static void bench_grbm(op_case_list *l, int gpu, int B, int d, int n, const char
     c->B = B, c->d = d, c->n = n, c->M = 1;
     snprintf(c->name, sizeof c->name, "grbm_ssm (J, dJ/dtheta)");
     SHAPE(c, "%s B=%d d=%d n=%d M=%d", tag, B, d, n, c->M);
+    c = add(l, &GRBM_DSM, "grbm");
+    c->B = B, c->d = d, c->n = n;
+    snprintf(c->name, sizeof c->name, "grbm_dsm (J, dJ/dtheta)");
+    SHAPE(c, "%s B=%d d=%d n=%d", tag, B, d, n);
+    c = add(l, &GRBM_PARAM_GRAD, "grbm");
+    c->B = B, c->d = d, c->n = n, c->beta = 0.0f;
+    snprintf(c->name, sizeof c->name, "grbm_param_grad (weighted dE/dtheta)");
+    SHAPE(c, "%s B=%d d=%d n=%d", tag, B, d, n);
     const op_kind *chains[2] = {&GRBM_LANGEVIN, &GRBM_GIBBS};
     for (int i = 0; i < 2; i++) {
         c = add(l, chains[i], "grbm");

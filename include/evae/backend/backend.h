@@ -121,6 +121,16 @@ struct evae_backend {
      * (overwritten). v[B, M, d] are the projections; variance_reduced picks the form. */
     void (*grbm_ssm)(const evae_backend *be, const float *theta, int d, int n, const float *z,
                      int B, const float *v, int M, int variance_reduced, float *J, float *grad);
+    /* Denoising score matching's loss: J[B] with J_b = 0.5 |s(z_b) + offset_b|^2, s = -dE/dz,
+     * and grad[theta] = d mean_b(J_b) / d theta (overwritten); offset[B,d]. The variance-reduced
+     * SSM's 0.5 |s|^2 term with the offset added (one implementation for both ops). */
+    void (*grbm_dsm)(const evae_backend *be, const float *theta, int d, int n, const float *z,
+                     int B, const float *offset, float *J, float *grad);
+    /* The energy's parameter gradient over a weighted batch:
+     * grad[theta] = beta * grad + sum_b w_b dE/dtheta(z_b) for z[B,d] and weights w[B] (w NULL:
+     * every w_b = 1/B); with beta = 0, grad is overwritten without being read. */
+    void (*grbm_param_grad)(const evae_backend *be, const float *theta, int d, int n,
+                            const float *z, int B, const float *w, float beta, float *grad);
     /* steps of Langevin z <- z - eta dE/dz + sqrt(2 eta) noise on chains z[B,d] (in place) */
     void (*grbm_langevin)(const evae_backend *be, const float *theta, int d, int n, float *z, int B,
                           int steps, float eta, uint64_t seed, uint64_t stream);

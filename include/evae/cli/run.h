@@ -27,8 +27,9 @@ int evae_mkdirs(const char *path);
 
 /* Removes from run folder dir the temporary files that writes cut off by a crash leave behind
  * (NAME.tmp, evae_atomic_write) for the files a run folder holds: checkpoint, config.ini,
- * manifest.json, metrics.jsonl, eval.json, eval.md and the PNG grids of every epoch; a warning
- * names each. Other files stay. Non-zero with a message when one cannot be removed. */
+ * manifest.json, metrics.jsonl, eval.json, eval.md, eval_examples.csv and, in grids/, the PNG
+ * grids of every epoch; a warning names each. Other files stay. Non-zero with a message when one
+ * cannot be removed. */
 int evae_run_remove_temporaries(const char *dir);
 
 /* Writes manifest.json into dir: program version, git commit of the source, seed, device,

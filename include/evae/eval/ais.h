@@ -19,8 +19,9 @@
  * add K 2^-24 sum|terms| (6e-4 relative), a compensated float sum about 2^-23 |log w|.
  *
  * Random draws: run r, temperature index k uses stream
- *   evae_stream(EVAE_STREAM_EVAL, (1 << 47) | (r << 32) | k)   under opts.seed
- * (bit 47 keeps AIS apart from other evaluation draws).
+ *   evae_stream(opts.purpose, (1 << 47) | (r << 32) | k)   under opts.seed
+ * (purpose EVAE_STREAM_EVAL, where bit 47 keeps AIS apart from other evaluation draws, or
+ * EVAE_STREAM_HONEST for the trainer's estimate, apart from every draw of training).
  *
  * Reverse AIS (an upper bound on log Z) is not provided: it needs exact samples from the target
  * GRBM, which are available only for small n, where the exact log Z is available anyway. */
@@ -31,6 +32,7 @@
 
 #include "evae/backend/backend.h"
 #include "evae/io/config.h" /* evae_ais_schedule */
+#include "evae/math/philox.h"  /* evae_stream_purpose */
 
 /* The schedules (eval.ais_schedule):
  *   EVAE_AIS_LINEAR:  beta_k = k / K
@@ -45,6 +47,7 @@ typedef struct evae_ais_opts {
     int gibbs_steps;            /* Gibbs sweeps at each intermediate beta */
     int runs;                   /* independent repeats, at most EVAE_AIS_MAX_RUNS */
     uint64_t seed;
+    enum evae_stream_purpose purpose; /* of every stream AIS draws from */
     /* TEST ONLY: the transitions run at mutate_beta * beta_k instead of beta_k, which breaks
      * AIS (the chains no longer follow the path the weights assume). 1 for real use. */
     float mutate_beta;
@@ -64,7 +67,7 @@ typedef struct evae_ais_result {
 } evae_ais_result;
 
 /* Defaults: 1000 chains, 1000 temperatures, sigmoid schedule with delta 4, 1 Gibbs sweep,
- * 4 runs, seed 1, mutate_beta 1. */
+ * 4 runs, seed 1, purpose EVAE_STREAM_EVAL, mutate_beta 1. */
 evae_ais_opts evae_ais_default_opts(void);
 
 /* beta[K+1] of the schedule (beta[0] = 0, beta[K] = 1). Returns non-zero on bad options. */

@@ -264,12 +264,24 @@ typedef struct evae_eval_report {
     long epoch;                /* epochs the checkpoint was trained */
     evae_config cfg;           /* the resolved configuration ([eval] holds the settings) */
     evae_log_z lz;
+    double objective_log_z;    /* the prior objective's own ln Z (nce's learned c), else NAN */
     evae_is_summary is;
     evae_classifier_result cls;
     evae_quantity cls_minus_elbo; /* classifier VLB - (ALB - log Z), paired by test example */
     evae_quantity kl_log_z;       /* E_q[ln q(z|x) + E(z)] + log Z per example: the true KL */
     evae_stage_time t_prepare, t_log_z, t_is, t_classifier, t_total;
 } evae_eval_report;
+
+/* eval_examples.csv: a header, then one row per test example e (0-based, the order of the test
+ * set) with the columns of eval.json's estimates, as -log-likelihoods in nats (lower is better):
+ *   nll_importance_sampling = -(lme_a - log Z), nll_self_normalized_eq4 = -(lme_a - lme_c),
+ *   neg_vlb_self_normalized_eq3 = -(mean_a - lme_c), neg_vlb_classifier = -cls_vlb,
+ *   neg_elbo = -(alb - log Z), neg_alb = -alb, reconstruction = -ll,
+ * and log_det (ln|dy/du| of the logit transform; 0 for MNIST). Their means are eval.json's
+ * values; bits/dim per example are (value - log_det) / (D ln 2) + 8 with D = eval.json's
+ * data_dim. Written atomically. Returns non-zero with a message on I/O errors. */
+int evae_eval_write_examples(const char *path, const evae_is_examples *ex, const double *cls_vlb,
+                             double log_z);
 
 /* Writes eval.json and eval.md into r->out_dir. Returns non-zero with a message on I/O errors. */
 int evae_eval_write(const evae_eval_report *r);

@@ -27,6 +27,15 @@ typedef enum evae_projection {
     EVAE_PROJECTION_RADEMACHER
 } evae_projection;
 typedef enum evae_sampler { EVAE_SAMPLER_LANGEVIN, EVAE_SAMPLER_GIBBS } evae_sampler;
+/* how the GRBM prior is fitted to the latent samples (evae/model/prior_fit.h) */
+typedef enum evae_prior_objective {
+    EVAE_OBJECTIVE_SSM,
+    EVAE_OBJECTIVE_DSM,
+    EVAE_OBJECTIVE_PCD,
+    EVAE_OBJECTIVE_SNIS,
+    EVAE_OBJECTIVE_NCE
+} evae_prior_objective;
+typedef enum evae_nce_noise { EVAE_NCE_NOISE_FITTED, EVAE_NCE_NOISE_STANDARD } evae_nce_noise;
 /* the formulas of both schedules: evae/eval/ais.h */
 typedef enum evae_ais_schedule { EVAE_AIS_LINEAR, EVAE_AIS_SIGMOID } evae_ais_schedule;
 
@@ -35,6 +44,8 @@ const char *evae_data_set_name(evae_data_set v);
 const char *evae_prior_name(evae_prior_kind v);
 const char *evae_projection_name(evae_projection v);
 const char *evae_sampler_name(evae_sampler v);
+const char *evae_prior_objective_name(evae_prior_objective v);
+const char *evae_nce_noise_name(evae_nce_noise v);
 const char *evae_ais_schedule_name(evae_ais_schedule v);
 
 typedef struct evae_config {
@@ -64,12 +75,32 @@ typedef struct evae_config {
         long seed;
         int checkpoint_every; /* epochs between checkpoints */
         int log_every;        /* steps between metric lines */
+        int grid_every;       /* epochs between PNG grids (and the last epoch) */
+        int honest_every;     /* epochs between held-out ELBO estimates (and the last); 0 = none */
+        int honest_ais_chains, honest_ais_temperatures, honest_ais_runs; /* their AIS of log Z */
     } train;
+    struct {
+        evae_prior_objective objective; /* ssm | dsm | pcd | snis | nce */
+    } prior;
     struct {
         int projections;       /* M: random projections per sample */
         evae_projection distribution; /* gaussian | rademacher projection vectors */
         int variance_reduced;  /* bool: SSM-VR (closed-form expectation of the first term) */
     } ssm;
+    struct {
+        double noise; /* s_n: z~ = z + s_n eps */
+    } dsm;
+    struct {
+        int chains;           /* persistent chains */
+        int steps;            /* sampler steps per update */
+        evae_sampler sampler; /* gibbs | langevin */
+        double eta;           /* Langevin step size */
+    } pcd;
+    struct {
+        evae_nce_noise noise; /* fitted (the batch's diagonal Gaussian) | standard (N(0, I)) */
+        int ratio;            /* noise samples per data sample */
+        double log_z_lr;      /* Adam step size of the learned ln Z */
+    } nce;
     struct {
         evae_sampler sampler; /* langevin | gibbs */
         int steps;

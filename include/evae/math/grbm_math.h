@@ -36,6 +36,18 @@ EVAE_HD float evae_grbm_dEdz(float z, float mu, float prec, float beta, float wp
     return prec * ((z - mu) - beta * wp);
 }
 
+/* The energy's gradient with respect to the parameters, per example (the prior objectives'
+ * grbm_param_grad). With r = z - mu, x_i = D_i z_i, p = sigmoid(a) and wp_i = (W p)_i:
+ *   dE/dmu_i        = -D_i r_i
+ *   dE/dlog_sigma_i = -D_i r_i^2 + 2 x_i wp_i   (D = exp(-2 log_sigma) enters both terms)
+ *   dE/dW_ij        = -x_i p_j,    dE/db_j = -p_j   (products over the batch, in the ops) */
+EVAE_HD float evae_grbm_dE_dmu(float z, float mu, float prec) { return -prec * (z - mu); }
+EVAE_HD float evae_grbm_dE_dlog_sigma(float z, float mu, float prec, float wp)
+{
+    float r = z - mu;
+    return prec * (2.0f * z * wp - r * r);
+}
+
 /* The hidden unit's share of the SSM Hessian term and its adjoint.
  * Given a_j and u2 = mean over projections of u_mj^2 (with u = W^T D v):
  *   returns q u2 with q = sigmoid'(a) = p (1 - p);

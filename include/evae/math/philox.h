@@ -118,6 +118,13 @@ enum evae_stream_purpose {
     EVAE_STREAM_SAMPLER = 5,
     EVAE_STREAM_INIT = 6,
     EVAE_STREAM_EVAL = 7,
+    /* the prior objectives' own draws (evae/model/prior_fit.h); step = the global step unless
+     * noted. Only one objective runs in a training run, but each keeps its own purpose. */
+    EVAE_STREAM_DSM_NOISE = 8,  /* denoising score matching's eps [B, d] of z~ = z + s_n eps */
+    EVAE_STREAM_PCD_START = 9,  /* the persistent chains' start, N(mu, sigma^2) [C, d] (step 0) */
+    EVAE_STREAM_PCD_CHAINS = 10, /* the persistent chains' sampler draws (Gibbs or Langevin) */
+    EVAE_STREAM_NCE_NOISE = 11, /* NCE's noise samples eps [ratio B, d] of y = m + s eps */
+    EVAE_STREAM_HONEST = 12, /* the trainer's AIS of log Z for the held-out ELBO (evae/eval/honest.h) */
 };
 
 EVAE_HD uint64_t evae_stream(enum evae_stream_purpose purpose, uint64_t step)

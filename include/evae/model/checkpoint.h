@@ -5,6 +5,7 @@
 #define EVAE_CHECKPOINT_H
 
 #include "evae/model/model.h"
+#include "evae/model/prior_fit.h"
 
 typedef struct evae_train_state {
     int epoch;        /* epochs completed */
@@ -13,9 +14,11 @@ typedef struct evae_train_state {
 } evae_train_state;
 
 /* Writes PATH atomically (the previous file stays intact on any failure). config_ini: the run's
- * resolved configuration text, stored as metadata so a checkpoint is self-describing. */
+ * resolved configuration text, stored as metadata so a checkpoint is self-describing. fit: the
+ * prior's objective (NULL for a fixed prior): its name and settings are written as metadata
+ * ("objective", "objective_settings") and its persistent state as tensors. */
 int evae_checkpoint_save(const char *path, const evae_model *m, const evae_train_state *st,
-                         const char *config_ini);
+                         const char *config_ini, const evae_prior_fit *fit);
 
 /* Reads the configuration text stored in a checkpoint (malloc'd), to rebuild the model. */
 char *evae_checkpoint_config(const char *path);
@@ -24,7 +27,10 @@ char *evae_checkpoint_config(const char *path);
 int evae_checkpoint_image_shape(const char *path, int *channels, int *height, int *width);
 
 /* Loads weights, optimizer states and counters into a model created with the same shape; every
- * tensor must be present with the expected shape, or a message names the first mismatch. */
-int evae_checkpoint_load(const char *path, evae_model *m, evae_train_state *st);
+ * tensor must be present with the expected shape, or a message names the first mismatch. With
+ * fit (NULL: the objective's state is not read), the checkpoint's objective must be fit's (one
+ * without the "objective" metadata is sliced score matching's) and its state is loaded too. */
+int evae_checkpoint_load(const char *path, evae_model *m, evae_train_state *st,
+                         evae_prior_fit *fit);
 
 #endif

@@ -9,9 +9,9 @@
  * Images are grouped so that the gemm sees enough columns to run near peak when P*Q is small
  * (the model's deep layers have P*Q = 4), while the buffers stay under CONV_BUF_FLOATS. */
 #include "backend/cpu/cpu_ops.h"
+#include "backend/cpu/cpu_parallel.h"
 #include "evae/util.h"
 
-#include <cblas.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -54,41 +54,48 @@ static void conv_valid_range(int extent, int out, int stride, int pad, int f, in
     *hi = h;
 }
 
-/* col[CRS, ld] (columns [0, PQ) of this image) from one image x[C,H,W]; zero where the
- * receptive field falls into the padding. */
-static void im2col(const evae_conv_shape *s, const conv_plan *pl, const float *x, float *col,
-                   size_t ld)
+/* col[CRS, nb*PQ] from the chunk's images x[nb, C, H, W]; zero where the receptive field falls
+ * into the padding. Row by row: each row (c, r, f) is written whole and by one thread, the images
+ * one after another, so that the writes stream through memory (the old image-by-image order wrote
+ * PQ floats into each of the CRS rows, a partial cache line per row and image for small PQ). */
+static void im2col_chunk(const evae_conv_shape *s, const conv_plan *pl, const float *x, int nb,
+                         float *col)
 {
     const int H = s->H, W = s->W, P = pl->P, Q = pl->Q, st = s->stride, pad = s->pad;
-    for (int c = 0; c < s->C; c++)
-        for (int r = 0; r < s->R; r++) {
-            int p_lo, p_hi;
-            conv_valid_range(H, P, st, pad, r, &p_lo, &p_hi);
-            for (int f = 0; f < s->S; f++) {
-                int q_lo, q_hi;
-                conv_valid_range(W, Q, st, pad, f, &q_lo, &q_hi);
-                float *dst = col + ((size_t)(c * s->R + r) * s->S + f) * ld;
-                for (int p = 0; p < P; p++) {
-                    float *row = dst + (size_t)p * Q;
-                    if (p < p_lo || p >= p_hi) {
-                        memset(row, 0, (size_t)Q * sizeof(float));
-                        continue;
-                    }
-                    const float *src = x + ((size_t)c * H + (p * st - pad + r)) * W; /* [W] */
-                    const int off = f - pad;
-                    for (int q = 0; q < q_lo; q++) row[q] = 0.0f;
-                    for (int q = q_lo; q < q_hi; q++) row[q] = src[q * st + off];
-                    for (int q = q_hi; q < Q; q++) row[q] = 0.0f;
+    const size_t x_img = (size_t)s->C * H * W, ld = (size_t)nb * pl->PQ;
+    const int rows = (int)pl->CRS;
+#pragma omp parallel for schedule(static) if (cpu_par_worth((size_t)rows * ld))
+    for (int row_i = 0; row_i < rows; row_i++) {
+        const int c = row_i / (s->R * s->S), r = row_i / s->S % s->R, f = row_i % s->S;
+        int p_lo, p_hi, q_lo, q_hi;
+        conv_valid_range(H, P, st, pad, r, &p_lo, &p_hi);
+        conv_valid_range(W, Q, st, pad, f, &q_lo, &q_hi);
+        const int off = f - pad;
+        float *dst = col + (size_t)row_i * ld; /* [nb*PQ] */
+        for (int i = 0; i < nb; i++) {
+            const float *plane = x + (size_t)i * x_img + (size_t)c * H * W; /* [H, W] */
+            for (int p = 0; p < P; p++, dst += Q) {
+                if (p < p_lo || p >= p_hi) {
+                    memset(dst, 0, (size_t)Q * sizeof(float));
+                    continue;
                 }
+                const float *src = plane + (size_t)(p * st - pad + r) * W; /* [W] */
+                for (int q = 0; q < q_lo; q++) dst[q] = 0.0f;
+                for (int q = q_lo; q < q_hi; q++) dst[q] = src[q * st + off];
+                for (int q = q_hi; q < Q; q++) dst[q] = 0.0f;
             }
         }
+    }
 }
 
-/* dx[C,H,W] += the scatter of col[CRS, ld] (columns [0, PQ)): the adjoint of im2col. */
-static void col2im_add(const evae_conv_shape *s, const conv_plan *pl, const float *col, size_t ld,
-                       float *dx)
+/* dx[nb, C, H, W] += the scatter of col[CRS, nb*PQ]: the adjoint of im2col_chunk. One thread per
+ * channel c owns dx[:, c], and adds its rows (r, f) in order, as one thread would. */
+static void col2im_chunk_add(const evae_conv_shape *s, const conv_plan *pl, const float *col,
+                             int nb, float *dx)
 {
     const int H = s->H, W = s->W, P = pl->P, Q = pl->Q, st = s->stride, pad = s->pad;
+    const size_t x_img = (size_t)s->C * H * W, ld = (size_t)nb * pl->PQ;
+#pragma omp parallel for schedule(static) if (cpu_par_worth(pl->CRS * ld))
     for (int c = 0; c < s->C; c++)
         for (int r = 0; r < s->R; r++) {
             int p_lo, p_hi;
@@ -96,12 +103,16 @@ static void col2im_add(const evae_conv_shape *s, const conv_plan *pl, const floa
             for (int f = 0; f < s->S; f++) {
                 int q_lo, q_hi;
                 conv_valid_range(W, Q, st, pad, f, &q_lo, &q_hi);
-                const float *src = col + ((size_t)(c * s->R + r) * s->S + f) * ld;
-                for (int p = p_lo; p < p_hi; p++) {
-                    const float *row = src + (size_t)p * Q;
-                    float *dst = dx + ((size_t)c * H + (p * st - pad + r)) * W; /* [W] */
-                    const int off = f - pad;
-                    for (int q = q_lo; q < q_hi; q++) dst[q * st + off] += row[q];
+                const int off = f - pad;
+                const float *src = col + ((size_t)(c * s->R + r) * s->S + f) * ld; /* [nb*PQ] */
+                for (int i = 0; i < nb; i++) {
+                    float *plane = dx + (size_t)i * x_img + (size_t)c * H * W; /* [H, W] */
+                    const float *img = src + (size_t)i * pl->PQ;                 /* [P, Q] */
+                    for (int p = p_lo; p < p_hi; p++) {
+                        const float *row = img + (size_t)p * Q;
+                        float *dst = plane + (size_t)(p * st - pad + r) * W; /* [W] */
+                        for (int q = q_lo; q < q_hi; q++) dst[q * st + off] += row[q];
+                    }
                 }
             }
         }
@@ -111,14 +122,16 @@ static void col2im_add(const evae_conv_shape *s, const conv_plan *pl, const floa
 static void nchw_to_stage(const float *t, float *stage, int nb, int K, size_t PQ)
 {
     size_t ld = (size_t)nb * PQ;
-    for (int i = 0; i < nb; i++)
-        for (int k = 0; k < K; k++)
+#pragma omp parallel for schedule(static) if (cpu_par_worth((size_t)K * ld))
+    for (int k = 0; k < K; k++)
+        for (int i = 0; i < nb; i++)
             memcpy(stage + k * ld + i * PQ, t + ((size_t)i * K + k) * PQ, PQ * sizeof(float));
 }
 
 static void stage_to_nchw(const float *stage, float *t, int nb, int K, size_t PQ)
 {
     size_t ld = (size_t)nb * PQ;
+#pragma omp parallel for schedule(static) if (cpu_par_worth((size_t)K * ld))
     for (int i = 0; i < nb; i++)
         for (int k = 0; k < K; k++)
             memcpy(t + ((size_t)i * K + k) * PQ, stage + k * ld + i * PQ, PQ * sizeof(float));
@@ -135,14 +148,12 @@ void cpu_conv_forward(const evae_backend *be, const evae_conv_shape *s, const fl
     for (int n0 = 0; n0 < s->N; n0 += pl.nb) {
         int nb = s->N - n0 < pl.nb ? s->N - n0 : pl.nb;
         size_t ld = (size_t)nb * pl.PQ;
-        for (int i = 0; i < nb; i++)
-            im2col(s, &pl, x + (size_t)(n0 + i) * x_img, col + i * pl.PQ, ld);
+        im2col_chunk(s, &pl, x + (size_t)n0 * x_img, nb, col);
         float *out = nb > 1 ? stage : y + (size_t)n0 * y_img;
         if (pl.CRS == 0)
             memset(out, 0, y_img * nb * sizeof(float));
         else
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s->K, (int)ld, (int)pl.CRS,
-                        1.0f, w, (int)pl.CRS, col, (int)ld, 0.0f, out, (int)ld);
+            cpu_gemm(be, 0, 0, s->K, (int)ld, (int)pl.CRS, 1.0f, w, col, 0.0f, out);
         if (nb > 1) stage_to_nchw(stage, y + (size_t)n0 * y_img, nb, s->K, pl.PQ);
     }
     free(stage);
@@ -168,10 +179,8 @@ void cpu_conv_backward_data(const evae_backend *be, const evae_conv_shape *s, co
             nchw_to_stage(g, stage, nb, s->K, pl.PQ);
             g = stage;
         }
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)pl.CRS, (int)ld, s->K, 1.0f, w,
-                    (int)pl.CRS, g, (int)ld, 0.0f, col, (int)ld);
-        for (int i = 0; i < nb; i++)
-            col2im_add(s, &pl, col + i * pl.PQ, ld, dx + (size_t)(n0 + i) * x_img);
+        cpu_gemm(be, 1, 0, (int)pl.CRS, (int)ld, s->K, 1.0f, w, g, 0.0f, col);
+        col2im_chunk_add(s, &pl, col, nb, dx + (size_t)n0 * x_img);
     }
     free(stage);
     free(col);
@@ -196,16 +205,14 @@ void cpu_conv_backward_filter(const evae_backend *be, const evae_conv_shape *s, 
     for (int n0 = 0; n0 < s->N; n0 += pl.nb) {
         int nb = s->N - n0 < pl.nb ? s->N - n0 : pl.nb;
         size_t ld = (size_t)nb * pl.PQ;
-        for (int i = 0; i < nb; i++)
-            im2col(s, &pl, x + (size_t)(n0 + i) * x_img, col + i * pl.PQ, ld);
+        im2col_chunk(s, &pl, x + (size_t)n0 * x_img, nb, col);
         const float *g = dy + (size_t)n0 * y_img;
         if (nb > 1) {
             nchw_to_stage(g, stage, nb, s->K, pl.PQ);
             g = stage;
         }
         /* the first chunk applies the caller's beta, later chunks accumulate */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s->K, (int)pl.CRS, (int)ld, 1.0f, g,
-                    (int)ld, col, (int)ld, n0 == 0 ? beta : 1.0f, dw, (int)pl.CRS);
+        cpu_gemm(be, 0, 1, s->K, (int)pl.CRS, (int)ld, 1.0f, g, col, n0 == 0 ? beta : 1.0f, dw);
     }
     free(stage);
     free(col);

@@ -1,14 +1,17 @@
 /* Elementwise and per-row VAE ops on the CPU (the twin of kernels/elementwise.cu). Per-element
  * formulas come from evae/math/vae_math.h, which the CUDA kernels share; per-row sums
- * (log-likelihoods, entropies) accumulate in double. */
+ * (log-likelihoods, entropies) accumulate in double. Loops split by element or by row across
+ * threads (cpu_parallel.h), so a row's sum is one thread's, in order. */
 #include <math.h>
 #include <string.h>
 
 #include "backend/cpu/cpu_ops.h"
+#include "backend/cpu/cpu_parallel.h"
 #include "evae/math/vae_math.h"
 
 void cpu_axpy(const evae_backend *be, float *y, const float *x, size_t n, float a)
 {
+#pragma omp parallel for schedule(static) if (cpu_par_worth(n))
     for (size_t i = 0; i < n; i++) y[i] += a * x[i];
 }
 
@@ -20,12 +23,14 @@ void cpu_scale(const evae_backend *be, float *x, size_t n, float a)
 void cpu_gather_rows(const evae_backend *be, float *out, const float *table, const int *idx, int B,
                      int D)
 {
+#pragma omp parallel for schedule(static) if (cpu_par_worth((size_t)B * D))
     for (int b = 0; b < B; b++)
         memcpy(out + (size_t)b * D, table + (size_t)idx[b] * D, (size_t)D * sizeof(float));
 }
 
 void cpu_bias_act(const evae_backend *be, float *y, const float *b, int rows, int cols, int relu)
 {
+#pragma omp parallel for schedule(static) if (cpu_par_worth((size_t)rows * cols))
     for (int r = 0; r < rows; r++) {
         float *row = y + (size_t)r * cols;
         if (relu) /* written so that NaN propagates (fmaxf would hide it) */
@@ -38,6 +43,7 @@ void cpu_bias_act(const evae_backend *be, float *y, const float *b, int rows, in
 void cpu_channel_bias_act(const evae_backend *be, float *y, const float *b, int N, int C, int HW,
                           int relu)
 {
+#pragma omp parallel for collapse(2) schedule(static) if (cpu_par_worth((size_t)N * C * HW))
     for (int n = 0; n < N; n++)
         for (int c = 0; c < C; c++) {
             float *row = y + ((size_t)n * C + c) * HW; /* [HW] */
@@ -55,11 +61,13 @@ void cpu_channel_bias_act(const evae_backend *be, float *y, const float *b, int 
 void cpu_relu_backward(const evae_backend *be, float *dy, const float *y, size_t n)
 {
     /* a select, not a conditional store, so it vectorizes; NaN in y gives 0 as before */
+#pragma omp parallel for schedule(static) if (cpu_par_worth(n))
     for (size_t i = 0; i < n; i++) dy[i] = y[i] > 0.0f ? dy[i] : 0.0f;
 }
 
 void cpu_binarize(const evae_backend *be, float *x, const float *p, const float *u, size_t n)
 {
+#pragma omp parallel for schedule(static) if (cpu_par_worth(n))
     for (size_t i = 0; i < n; i++) x[i] = u[i] < p[i] ? 1.0f : 0.0f;
 }
 
@@ -67,11 +75,13 @@ void cpu_logit_dequantize(const evae_backend *be, float *y, const float *x, cons
                           size_t n, float alpha)
 {
     const float gain = (1.0f - 2.0f * alpha) / 256.0f;
+#pragma omp parallel for schedule(static) if (cpu_par_worth(n))
     for (size_t i = 0; i < n; i++) y[i] = evae_logit_dequantize_elem(x[i], u[i], alpha, gain);
 }
 
 void cpu_reparam(const evae_backend *be, float *z, const float *enc, const float *eps, int B, int d)
 {
+#pragma omp parallel for schedule(static) if (cpu_par_worth((size_t)B * d))
     for (int b = 0; b < B; b++) {
         const float *mean = enc + (size_t)b * 2 * d, *logvar = mean + d;
         for (int i = 0; i < d; i++)
@@ -82,6 +92,7 @@ void cpu_reparam(const evae_backend *be, float *z, const float *enc, const float
 void cpu_bernoulli_ll(const evae_backend *be, float *ll, float *dlogits, const float *logits,
                       const float *x, int B, int D, float scale)
 {
+#pragma omp parallel for schedule(static) if (cpu_par_worth((size_t)B * D))
     for (int b = 0; b < B; b++) {
         const float *l = logits + (size_t)b * D, *xb = x + (size_t)b * D;
         double s = 0.0;
@@ -101,6 +112,7 @@ void cpu_bernoulli_ll(const evae_backend *be, float *ll, float *dlogits, const f
 void cpu_gauss_posterior(const evae_backend *be, float *ent, float *denc, const float *enc,
                          const float *eps, const float *dz, int B, int d, float ent_grad)
 {
+#pragma omp parallel for schedule(static) if (cpu_par_worth((size_t)B * d))
     for (int b = 0; b < B; b++) {
         const float *logvar = enc + (size_t)b * 2 * d + d;
         if (ent) {
@@ -126,6 +138,7 @@ void cpu_laplace_ll(const evae_backend *be, float *ll, float *dmean, const float
     const float inv_scale = 1.0f / scale;
     const double log_norm = (double)D * log(2.0 * (double)scale); /* D ln(2 scale) */
     const float g = grad_scale * inv_scale;
+#pragma omp parallel for schedule(static) if (cpu_par_worth((size_t)B * D))
     for (int b = 0; b < B; b++) {
         const float *m = mean + (size_t)b * D; /* [D] */
         const float *t = y + (size_t)b * D;    /* [D] */

@@ -1,6 +1,7 @@
 /* Langevin and block-Gibbs chains for the GRBM on the CPU (the twin of kernels/grbm_chains.cu). */
 #include <stdlib.h>
 
+#include "backend/cpu/cpu_parallel.h"
 #include "backend/cpu/grbm_common.h"
 #include "evae/math/grbm.h"
 #include "evae/math/grbm_math.h"
@@ -20,7 +21,8 @@ void cpu_grbm_langevin(const evae_backend *be, const float *theta, int d, int n,
     float *xi = cpu_fbuf((size_t)B * d);   /* xi[B,d] noise of one step */
     for (int t = 0; t < steps; t++) {
         cpu_grbm_energy_with(be, theta, d, n, 1.0f, z, B, NULL, dEdz, &s);
-        evae_fill_normal(xi, (size_t)B * d, seed, stream, evae_grbm_langevin_index(t, B, d, 0, 0));
+        cpu_fill_normal(xi, (size_t)B * d, seed, stream, evae_grbm_langevin_index(t, B, d, 0, 0));
+#pragma omp parallel for schedule(static) if (cpu_par_worth((size_t)B * d))
         for (size_t k = 0; k < (size_t)B * d; k++)
             z[k] = evae_grbm_langevin_update(z[k], dEdz[k], eta, xi[k]);
     }
@@ -44,10 +46,12 @@ void cpu_grbm_gibbs(const evae_backend *be, const float *theta, int d, int n, fl
     cpu_grbm_precisions(ls, d, prec);
     for (int t = 0; t < steps; t++) {
         cpu_grbm_preactivations(be, theta, d, n, z, B, prec, x, H);
-        evae_fill_uniform(uu, (size_t)B * n, seed, stream, evae_grbm_gibbs_h_index(t, B, d, n, 0, 0));
+        cpu_fill_uniform(uu, (size_t)B * n, seed, stream, evae_grbm_gibbs_h_index(t, B, d, n, 0, 0));
+#pragma omp parallel for schedule(static) if (cpu_par_worth((size_t)B * n))
         for (size_t k = 0; k < (size_t)B * n; k++) H[k] = evae_grbm_gibbs_h(H[k], beta, uu[k]);
         cpu_gemm(be, 0, 1, B, d, n, 1.0f, H, W, 0.0f, WH);
-        evae_fill_normal(xi, (size_t)B * d, seed, stream, evae_grbm_gibbs_z_index(t, B, d, n, 0, 0));
+        cpu_fill_normal(xi, (size_t)B * d, seed, stream, evae_grbm_gibbs_z_index(t, B, d, n, 0, 0));
+#pragma omp parallel for schedule(static) if (cpu_par_worth((size_t)B * d))
         for (int c = 0; c < B; c++)
             for (int i = 0; i < d; i++) {
                 size_t k = (size_t)c * d + i;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/cpu/cpu_parallel.h"
 #include "backend/cpu/grbm_common.h"
 #include "evae/math/grbm.h"
 #include "evae/math/grbm_math.h"
@@ -18,6 +19,7 @@ void cpu_grbm_precisions(const float *log_sigma, int d, float *prec)
 /* out[rows, d] = in[rows, d] * prec[d] (column scaling by D) */
 void cpu_grbm_scale_cols(float *out, const float *in, size_t rows, int d, const float *prec)
 {
+#pragma omp parallel for schedule(static) if (cpu_par_worth(rows * d))
     for (size_t r = 0; r < rows; r++)
         for (int i = 0; i < d; i++) out[r * d + i] = in[r * d + i] * prec[i];
 }
@@ -57,6 +59,7 @@ void cpu_grbm_energy_with(const evae_backend *be, const float *theta, int d, int
     cpu_grbm_precisions(theta + evae_grbm_log_sigma(d, n), d, s->prec);
     cpu_grbm_preactivations(be, theta, d, n, z, B, s->prec, s->x, s->A);
     if (E) {
+#pragma omp parallel for schedule(static) if (cpu_par_worth((size_t)B * (d + n)))
         for (int c = 0; c < B; c++) {
             const float *zc = z + (size_t)c * d, *ac = s->A + (size_t)c * n;
             double e = 0.0; /* per-example sums in double: AIS differences these energies */
@@ -67,8 +70,10 @@ void cpu_grbm_energy_with(const evae_backend *be, const float *theta, int d, int
     }
     if (dEdz) {
         /* A <- sigmoid(beta A) = p_beta; wp[B,d] = p_beta W^T */
+#pragma omp parallel for schedule(static) if (cpu_par_worth((size_t)B * n))
         for (size_t k = 0; k < (size_t)B * n; k++) s->A[k] = evae_sigmoidf(beta * s->A[k]);
         cpu_gemm(be, 0, 1, B, d, n, 1.0f, s->A, W, 0.0f, s->wp);
+#pragma omp parallel for schedule(static) if (cpu_par_worth((size_t)B * d))
         for (int c = 0; c < B; c++)
             for (int i = 0; i < d; i++) {
                 size_t k = (size_t)c * d + i;
