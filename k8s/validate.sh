@@ -25,7 +25,7 @@ echo "k8s: ${#manifests[@]} manifests valid for Kubernetes ${VERSIONS[*]}"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 sed 's/^\(  *\)restartPolicy: Never/\1restartPolicyy: Never/' train-gpu-job.yaml > "$tmp/misspelled.yaml"
-sed 's/^\(  *\)completions: 12/\1completions: twelve/' table1-indexed-job.yaml > "$tmp/wrong-type.yaml"
+sed 's/^\(  *\)completions: 24/\1completions: twenty-four/' table1-indexed-job.yaml > "$tmp/wrong-type.yaml"
 for broken in "$tmp"/*.yaml; do
   cmp -s "$broken" train-gpu-job.yaml && { echo "k8s: the broken copy $broken was not changed" >&2; exit 1; }
   if validate "$broken" > "$tmp/out.txt" 2>&1; then
