@@ -350,8 +350,8 @@ static inline void bench_measure_machine(const bench_device *dev, bench_machine 
     g.A = be->alloc(be, nn * sizeof(float));
     g.B = be->alloc(be, nn * sizeof(float));
     g.C = be->alloc(be, nn * sizeof(float));
-    be->rand_normal(be, g.A, nn, 1, 1);
-    be->rand_normal(be, g.B, nn, 1, 2);
+    be->rand_normal(be, g.A, nn, 1, 1, 0);
+    be->rand_normal(be, g.B, nn, 1, 2, 0);
     bench_stats st = bench_run(dev, bench_gemm_call, &g, 1, &bud);
     m->gemm_n = g.n;
     m->gemm_gflops = 2.0 * (double)nn * g.n / st.median * 1e-9;

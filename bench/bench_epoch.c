@@ -125,6 +125,7 @@ typedef struct trainer {
     int *idx_dev;       /* [n] batch order, backend */
     float *acc_alb, *acc_ll, *acc_J; /* [cap] per-example sums over the epoch */
     long global_step;
+    evae_comm *comm; /* one process */
 } trainer;
 
 /* One epoch (or its first max_steps steps); returns the wall seconds, ending with the
@@ -149,7 +150,8 @@ static double run_epoch(trainer *t, int epoch, int max_steps)
         int B = t->n - s * cap < cap ? t->n - s * cap : cap;
         uint64_t gs = (uint64_t)t->global_step;
         be->gather_rows(be, w->p, t->train_dev, t->idx_dev + (size_t)s * cap, B, D);
-        evae_train_step(m, w, m->shape.prior_grbm ? &t->fit : NULL, B, cfg, gs);
+        evae_train_step(m, w, m->shape.prior_grbm ? &t->fit : NULL, evae_share_whole(B), cfg, gs,
+                        t->comm);
         if (m->shape.prior_grbm) be->axpy(be, t->acc_J, w->J, (size_t)B, 1.0f);
         be->axpy(be, t->acc_alb, w->alb, (size_t)B, 1.0f);
         be->axpy(be, t->acc_ll, w->ll, (size_t)B, 1.0f);
@@ -165,6 +167,7 @@ static int trainer_create(trainer *t, const bench_device *dev, const char *datas
 {
     memset(t, 0, sizeof *t);
     evae_config_defaults(&t->cfg);
+    t->comm = evae_comm_none();
     char ini[4096];
     snprintf(ini, sizeof ini, "%s/experiments/%s.ini", EVAE_SOURCE_DIR, dataset);
     if (evae_config_load(&t->cfg, ini)) return 1;
@@ -213,6 +216,7 @@ static void trainer_free(trainer *t)
     evae_workspace_free(&t->w, &t->m);
     evae_prior_fit_free(&t->fit);
     evae_model_free(&t->m);
+    evae_comm_finalize(t->comm);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -267,12 +271,12 @@ static int dump_step(trainer *t, int B, const char *path)
     for (int i = 0; i < B; i++) t->perm[i] = i;
     be->upload(be, t->idx_dev, t->perm, (size_t)B * sizeof(int));
     be->gather_rows(be, w->p, t->train_dev, t->idx_dev, B, D);
-    evae_prepare_input(m, w, B, seed, evae_stream(EVAE_STREAM_BINARIZE, 0));
+    evae_prepare_input(m, w, evae_share_whole(B), seed, evae_stream(EVAE_STREAM_BINARIZE, 0));
     float scale = m->laplace_scale;
     evae_alb_forward(m, w, B, seed, evae_stream(EVAE_STREAM_REPARAM, 0),
                      m->decoder == EVAE_DEC_LAPLACE ? &scale : NULL);
-    evae_alb_backward(m, w, B);
-    evae_ssm_step(m, w, B, cfg->ssm.distribution == EVAE_PROJECTION_RADEMACHER,
+    evae_alb_backward(m, w, evae_share_whole(B));
+    evae_ssm_step(m, w, evae_share_whole(B), cfg->ssm.distribution == EVAE_PROJECTION_RADEMACHER,
                   cfg->ssm.variance_reduced, seed, evae_stream(EVAE_STREAM_PROJECTIONS, 0));
     dump_item items[] = {
         {"params", m->params, 1, {(int64_t)m->n_params}},

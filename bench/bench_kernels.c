@@ -61,9 +61,9 @@ static void fill_on_device(const evae_backend *be, const op_buf *b, int i, float
     if (b->fill == OP_FILL_ZERO) {
         be->zero(be, p, b->count * sizeof(float));
     } else if (b->fill == OP_FILL_UNIFORM) {
-        be->rand_uniform(be, p, b->count, 12, (uint64_t)i);
+        be->rand_uniform(be, p, b->count, 12, (uint64_t)i, 0);
     } else if (b->fill == OP_FILL_NORMAL) {
-        be->rand_normal(be, p, b->count, 11, (uint64_t)i);
+        be->rand_normal(be, p, b->count, 11, (uint64_t)i, 0);
         if (b->scale != 1.0f) {
             float *scaled = be->alloc(be, b->count * sizeof(float)); /* zero-filled */
             be->axpy(be, scaled, p, b->count, b->scale);

@@ -29,12 +29,14 @@
     X(sum, double, (const float *x, size_t n), (x, n))                                             \
     X(accumulate_diff, void, (double *acc, const float *a, const float *b, size_t n),              \
       (acc, a, b, n))                                                                              \
-    X(rand_uniform, void, (float *out, size_t n, uint64_t seed, uint64_t stream),                  \
-      (out, n, seed, stream))                                                                      \
-    X(rand_normal, void, (float *out, size_t n, uint64_t seed, uint64_t stream),                   \
-      (out, n, seed, stream))                                                                      \
-    X(rand_rademacher, void, (float *out, size_t n, uint64_t seed, uint64_t stream),               \
-      (out, n, seed, stream))                                                                      \
+    X(scale, void, (float *x, size_t n, float a), (x, n, a))                                       \
+    X(rand_uniform, void, (float *out, size_t n, uint64_t seed, uint64_t stream, uint64_t start),  \
+      (out, n, seed, stream, start))                                                               \
+    X(rand_normal, void, (float *out, size_t n, uint64_t seed, uint64_t stream, uint64_t start),   \
+      (out, n, seed, stream, start))                                                               \
+    X(rand_rademacher, void,                                                                       \
+      (float *out, size_t n, uint64_t seed, uint64_t stream, uint64_t start),                      \
+      (out, n, seed, stream, start))                                                               \
     X(gather_rows, void, (float *out, const float *table, const int *idx, int B, int D),           \
       (out, table, idx, B, D))                                                                     \
     X(bias_act, void, (float *y, const float *b, int rows, int cols, int relu),                    \

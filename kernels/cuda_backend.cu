@@ -212,6 +212,7 @@ void cuda_fill_table(evae_backend *t, cuda_context *c)
     t->gemm = cuda_gemm;
     t->col_sum = cuda_col_sum;
     t->axpy = cuda_axpy;
+    t->scale = cuda_scale;
     t->sum = cuda_sum;
     t->accumulate_diff = cuda_accumulate_diff;
     t->rand_uniform = cuda_rand_uniform;
@@ -238,6 +239,18 @@ void cuda_fill_table(evae_backend *t, cuda_context *c)
     t->channel_bias_act = cuda_channel_bias_act;
     t->channel_sum = cuda_channel_sum;
     t->laplace_ll = cuda_laplace_ll;
+}
+
+extern "C" int evae_cuda_use_device(int ordinal)
+{
+    int count = 0;
+    if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0) {
+        (void)cudaGetLastError();
+        return -1;
+    }
+    int dev = (ordinal % count + count) % count;
+    CUDA_CHECK(cudaSetDevice(dev));
+    return dev;
 }
 
 /* The backend of the current device, made on the first call and kept for the process (its

@@ -21,6 +21,7 @@ void cuda_gemm(const evae_backend *be, int trans_a, int trans_b, int m, int n, i
 
 /* elementwise.cu */
 void cuda_axpy(const evae_backend *be, float *y, const float *x, size_t n, float a);
+void cuda_scale(const evae_backend *be, float *x, size_t n, float a);
 void cuda_gather_rows(const evae_backend *be, float *out, const float *table, const int *idx, int B,
                       int D);
 void cuda_bias_act(const evae_backend *be, float *y, const float *b, int rows, int cols, int relu);
@@ -55,10 +56,11 @@ void col_sum_launch(cuda_context *c, float *out, const float *x, int rows, int c
 
 /* random.cu */
 void cuda_rand_uniform(const evae_backend *be, float *out, size_t n, uint64_t seed,
-                       uint64_t stream);
-void cuda_rand_normal(const evae_backend *be, float *out, size_t n, uint64_t seed, uint64_t stream);
+                       uint64_t stream, uint64_t start);
+void cuda_rand_normal(const evae_backend *be, float *out, size_t n, uint64_t seed, uint64_t stream,
+                      uint64_t start);
 void cuda_rand_rademacher(const evae_backend *be, float *out, size_t n, uint64_t seed,
-                          uint64_t stream);
+                          uint64_t stream, uint64_t start);
 
 /* adam.cu */
 void cuda_adam(const evae_backend *be, float *p, float *m, float *v, const float *g, size_t n,

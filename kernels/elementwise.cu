@@ -46,6 +46,26 @@ void cuda_axpy(const evae_backend *be, float *y, const float *x, size_t n, float
     axpy_launch(cuda_of(be), y, x, n, a);
 }
 
+/* ---- scale: x[n] *= a ---- */
+
+static __global__ void scale_kernel(float *x, size_t n, float a)
+{
+    GRID_STRIDE(i, n) x[i] *= a;
+}
+
+static void scale_launch(cuda_context *c, float *x, size_t n, float a)
+{
+    scale_kernel<<<cuda_grid_for(c, n, EVAE_THREADS), EVAE_THREADS, 0, c->stream>>>(x, n, a);
+    CUDA_CHECK_LAUNCH();
+}
+
+void cuda_scale(const evae_backend *be, float *x, size_t n, float a)
+{
+    if (n == 0) return;
+    cuda_need_buf("scale", "x", x, true);
+    scale_launch(cuda_of(be), x, n, a);
+}
+
 /* ---- gather_rows: out[B, D] = table[idx[b], :] ---- */
 
 static __global__ void gather_rows_kernel(float *out, const float *table, const int *idx, int B,

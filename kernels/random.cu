@@ -15,54 +15,58 @@
 
 enum rand_kind { RAND_UNIFORM, RAND_NORMAL, RAND_RADEMACHER };
 
-/* out[n]: one element per thread of a grid-stride loop; each element computes its Philox block
+/* out[n] = draws start .. start + n - 1: one element per thread of a grid-stride loop; each element computes its Philox block
  * (four words) and keeps one, which costs ~100 integer instructions: the fill stays bound by the
  * store bandwidth on current cards for the sizes the trainer draws. Rademacher: +1 where uniform
  * i of the stream is below 1/2, -1 otherwise (as the CPU backend). */
 template <rand_kind KIND>
-static __global__ void rand_kernel(float *out, size_t n, uint64_t seed, uint64_t stream)
+static __global__ void rand_kernel(float *out, size_t n, uint64_t seed, uint64_t stream,
+                                   uint64_t start)
 {
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
          i += (size_t)gridDim.x * blockDim.x) {
         if (KIND == RAND_NORMAL)
-            out[i] = evae_normal_at(seed, stream, i);
+            out[i] = evae_normal_at(seed, stream, start + i);
         else if (KIND == RAND_UNIFORM)
-            out[i] = evae_uniform_at(seed, stream, i);
+            out[i] = evae_uniform_at(seed, stream, start + i);
         else
-            out[i] = evae_uniform_at(seed, stream, i) < 0.5f ? 1.0f : -1.0f;
+            out[i] = evae_uniform_at(seed, stream, start + i) < 0.5f ? 1.0f : -1.0f;
     }
 }
 
 template <rand_kind KIND>
-static void rand_launch(cuda_context *c, float *out, size_t n, uint64_t seed, uint64_t stream)
+static void rand_launch(cuda_context *c, float *out, size_t n, uint64_t seed, uint64_t stream,
+                        uint64_t start)
 {
     rand_kernel<KIND><<<cuda_grid_for(c, n, EVAE_THREADS), EVAE_THREADS, 0, c->stream>>>(
-        out, n, seed, stream);
+        out, n, seed, stream, start);
     CUDA_CHECK_LAUNCH();
 }
 
 /* the entries: check, then fill */
 template <rand_kind KIND>
 static void rand_fill(const evae_backend *be, const char *op, float *out, size_t n, uint64_t seed,
-                      uint64_t stream)
+                      uint64_t stream, uint64_t start)
 {
     if (n == 0) return;
     cuda_need_buf(op, "out", out, true);
-    rand_launch<KIND>(cuda_of(be), out, n, seed, stream);
+    rand_launch<KIND>(cuda_of(be), out, n, seed, stream, start);
 }
 
-void cuda_rand_uniform(const evae_backend *be, float *out, size_t n, uint64_t seed, uint64_t stream)
+void cuda_rand_uniform(const evae_backend *be, float *out, size_t n, uint64_t seed, uint64_t stream,
+                       uint64_t start)
 {
-    rand_fill<RAND_UNIFORM>(be, "rand_uniform", out, n, seed, stream);
+    rand_fill<RAND_UNIFORM>(be, "rand_uniform", out, n, seed, stream, start);
 }
 
-void cuda_rand_normal(const evae_backend *be, float *out, size_t n, uint64_t seed, uint64_t stream)
+void cuda_rand_normal(const evae_backend *be, float *out, size_t n, uint64_t seed, uint64_t stream,
+                      uint64_t start)
 {
-    rand_fill<RAND_NORMAL>(be, "rand_normal", out, n, seed, stream);
+    rand_fill<RAND_NORMAL>(be, "rand_normal", out, n, seed, stream, start);
 }
 
 void cuda_rand_rademacher(const evae_backend *be, float *out, size_t n, uint64_t seed,
-                          uint64_t stream)
+                          uint64_t stream, uint64_t start)
 {
-    rand_fill<RAND_RADEMACHER>(be, "rand_rademacher", out, n, seed, stream);
+    rand_fill<RAND_RADEMACHER>(be, "rand_rademacher", out, n, seed, stream, start);
 }

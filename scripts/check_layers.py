@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Checks that includes point down the layers of docs/DESIGN.md section 7:
 
-    cli -> eval -> model -> {backend, data, io} -> {math, util}
+    cli -> eval -> model -> dist -> {backend, data, io} -> {math, util}
 
 A file in src/<layer>/, include/evae/<layer>/ or kernels/ (the CUDA half of backend) may include
 the headers of its own layer and of the layers below it, never those above or of a sibling.
@@ -13,7 +13,8 @@ import os
 import re
 import sys
 
-RANK = {"util": 0, "math": 0, "backend": 1, "data": 1, "io": 1, "model": 2, "eval": 3, "cli": 4}
+RANK = {"util": 0, "math": 0, "backend": 1, "data": 1, "io": 1, "dist": 2, "model": 3, "eval": 4,
+        "cli": 5}
 INCLUDE = re.compile(r'^\s*#\s*include\s+"evae/(?:([a-z_]+)/)?[a-z_]+\.h"')
 KERNEL_HEADER = re.compile(r'^\s*#\s*include\s+"(?:[a-z_]+/)*([a-z_]+\.(?:h|cuh))"')
 

@@ -20,6 +20,7 @@
 #     racecheck      names read from the built library); "unavailable" where the runtime refuses
 #                    the device (gVisor)
 #     train          2 epochs of MNIST on the GPU and on the CPU, compared step by step
+#     nccl           the GPU run again with EVAE_COMM=nccl (one rank): the same tensors, bit for bit
 #     eval           evae eval with small settings on the GPU run's checkpoint, both backends
 #     bench-kernels  every op at the paper's sizes and 16x the batch
 #     bench-epoch    scripts/bench_all.sh QUICK=1: epochs beside PyTorch eager and compiled
@@ -104,6 +105,24 @@ else
     if [ -n "${CUDNN_ROOT:-}" ]; then
         export LD_LIBRARY_PATH="$CUDNN_ROOT/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
     fi
+    # NCCL the same way: NCCL_ROOT, else the toolkit or the system, else the nvidia-nccl wheel
+    NCCL_FROM="NCCL_ROOT"
+    if [ -z "${NCCL_ROOT:-}" ]; then
+        NCCL_FROM=""
+        for d in ${CUDA_HOME:+"$CUDA_HOME/include"} /usr/include "/usr/include/$TRIPLET"; do
+            if [ -f "$d/nccl.h" ]; then NCCL_FROM="$d/nccl.h (toolkit or system)"; break; fi
+        done
+        if [ -z "$NCCL_FROM" ]; then
+            wheel=$("$PYTHON" -c 'import nvidia.nccl as c; print(list(c.__path__)[0])' 2>/dev/null || true)
+            if [ -n "$wheel" ] && [ -f "$wheel/include/nccl.h" ]; then
+                export NCCL_ROOT=$wheel
+                NCCL_FROM="the nvidia-nccl wheel of $PYTHON"
+            fi
+        fi
+    fi
+    if [ -n "${NCCL_ROOT:-}" ]; then
+        export LD_LIBRARY_PATH="$NCCL_ROOT/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    fi
 
     # the card's architecture (9.0 -> 90); 90, the H100/H200, where nvidia-smi cannot tell
     if [ -z "${CUDA_ARCH:-}" ]; then
@@ -112,7 +131,7 @@ else
         [[ "$CUDA_ARCH" =~ ^[0-9]+$ ]] || CUDA_ARCH=90
     fi
     export ROOT BUILD WORK JOBS PYTHON TRIPLET NVCC CUDA_HOME SANITIZER BUNDLE BUNDLE_LIB
-    export CUDNN_FROM CUDA_ARCH
+    export CUDNN_FROM NCCL_FROM CUDA_ARCH
 fi
 cd "$ROOT" || exit 2
 LOGS="$WORK/logs"
@@ -140,6 +159,7 @@ step_preflight() {
     "$PYTHON" -c 'import sys, torch; print(sys.version.split()[0], "torch", torch.__version__,
 "cuda", torch.version.cuda, "available", torch.cuda.is_available())' 2>&1 | tail -n 1
     echo "cuDNN: ${CUDNN_FROM:-not found}${CUDNN_ROOT:+ ($CUDNN_ROOT)}"
+    echo "NCCL: ${NCCL_FROM:-not found}${NCCL_ROOT:+ ($NCCL_ROOT)}"
     [ -n "$CUDNN_FROM" ] || rc=1
     local have need
     have=$(getconf GNU_LIBC_VERSION | awk '{print $2}')
@@ -166,13 +186,14 @@ step_configure() {
     command -v ninja >/dev/null && gen=(-G Ninja)
     out=$(cmake -S . -B "$BUILD" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release -DEVAE_WITH_CUDA=ON \
         -DCMAKE_CUDA_COMPILER="$NVCC" -DCMAKE_CUDA_ARCHITECTURES="$CUDA_ARCH" \
-        ${BUNDLE:+-DCMAKE_PREFIX_PATH="$BUNDLE/usr"} ${CUDNN_ROOT:+-DCUDNN_ROOT="$CUDNN_ROOT"} 2>&1)
+        ${BUNDLE:+-DCMAKE_PREFIX_PATH="$BUNDLE/usr"} ${CUDNN_ROOT:+-DCUDNN_ROOT="$CUDNN_ROOT"} \
+        ${NCCL_ROOT:+-DNCCL_ROOT="$NCCL_ROOT"} 2>&1)
     rc=$?
     echo "$out"
     [ "$rc" -eq 0 ] || return "$rc"
     echo "$out" | grep -q "evae: CUDA backend ON" || { echo "CMake did not enable the CUDA backend"; return 1; }
     # the libraries CMake chose, to show that the bundle and the wanted cuDNN were used
-    grep -E "^(OPENBLAS_LIB|CBLAS_INCLUDE|ZLIB_LIBRARY_RELEASE|STB_LIB|INIH_LIB|CJSON_LIB|CUDNN_LIB|CUDNN_INCLUDE):" \
+    grep -E "^(OPENBLAS_LIB|CBLAS_INCLUDE|ZLIB_LIBRARY_RELEASE|STB_LIB|INIH_LIB|CJSON_LIB|CUDNN_LIB|CUDNN_INCLUDE|NCCL_LIB|NCCL_INCLUDE):" \
         "$BUILD/CMakeCache.txt"
 }
 
@@ -378,6 +399,35 @@ step_train() {
     compare train "$WORK"
 }
 
+# The NCCL path with one rank (EVAE_COMM=nccl: the gradients go through ncclAllReduce on the
+# backend's stream): the run of step train on the GPU again, whose checkpoint it must reproduce
+# bit for bit (a one-rank sum is the value itself), its manifest naming NCCL.
+step_nccl() {
+    local run="$WORK/train-cuda"
+    [ -f "$run/checkpoint.safetensors" ] || { echo "no GPU-trained checkpoint ($run)"; return 1; }
+    rm -rf "$WORK/train-nccl"
+    train_run train-nccl cuda EVAE_COMM=nccl || return 1
+    grep -q '"communicator":[[:space:]]*"nccl"' "$WORK/train-nccl/manifest.json" ||
+        { echo "the manifest does not name the nccl communicator"; return 1; }
+    grep -E '"(communicator|communication|world_size)"' "$WORK/train-nccl/manifest.json"
+    # every tensor, byte for byte (the metadata differ: the run folder is part of the config)
+    "$PYTHON" - "$run/checkpoint.safetensors" "$WORK/train-nccl/checkpoint.safetensors" <<'PY'
+import json, struct, sys
+def tensors(path):
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        head = json.loads(f.read(n))
+        data = f.read()
+    return {k: data[v["data_offsets"][0]:v["data_offsets"][1]]
+            for k, v in head.items() if k != "__metadata__"}
+a, b = tensors(sys.argv[1]), tensors(sys.argv[2])
+bad = sorted(k for k in a if a[k] != b.get(k)) + sorted(set(b) - set(a))
+print(f"NCCL, one rank: {len(a) - len(bad)} of {len(a)} tensors equal the run without it, "
+      f"bit for bit" + (f"; differing: {', '.join(bad)}" if bad else ""))
+sys.exit(1 if bad else 0)
+PY
+}
+
 step_eval() {
     local run="$WORK/train-cuda" dev
     [ -f "$run/checkpoint.safetensors" ] || { echo "no GPU-trained checkpoint ($run)"; return 1; }
@@ -533,6 +583,7 @@ run_step gpu-tests 90 "$EVAE"
 run_step memcheck 75 "$EVAE"
 run_step racecheck 75 "$EVAE"
 run_step train 40 "$EVAE"
+run_step nccl 20 "$EVAE"
 run_step eval 40 "$EVAE"
 run_step bench-kernels 30 "$EVAE"
 run_step bench-epoch 150 "$EVAE"

@@ -82,7 +82,7 @@ int main(void)
     float *x = evae_ws_x(&w);
     for (int i = 0; i < B * X; i++) x[i] = evae_uniform_at(11, 3, i) < 0.5f ? 1.0f : 0.0f;
     evae_alb_forward(&m, &w, B, 5, 9, NULL);
-    evae_alb_backward(&m, &w, B);
+    evae_alb_backward(&m, &w, evae_share_whole(B));
 
     double *p = calloc(m.n_params, sizeof(double)), theta[64], xd[B * X], eps[B * D], alb[B];
     for (size_t i = 0; i < m.n_params; i++) p[i] = m.params[i];

@@ -21,7 +21,7 @@ int main(void)
                        "train.batch=100", "sample.steps=10", "sample.n=16", kv, NULL};
     evae_config cfg;
     test_config(&cfg, "experiments/cifar10.ini", o);
-    CHECK(evae_train(&cfg, NULL, 0, NULL) == 0, "CIFAR-10 training failed");
+    CHECK(evae_train(&cfg, NULL, 0, NULL, one_process()) == 0, "CIFAR-10 training failed");
     double r1 = metric_at(dir, 1, "test_recon"), r5 = metric_at(dir, 5, "test_recon");
     double b1 = metric_at(dir, 1, "test_alb_bpd"), b5 = metric_at(dir, 5, "test_alb_bpd");
     double scale = metric_at(dir, 5, "laplace_scale");

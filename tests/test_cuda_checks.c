@@ -41,10 +41,11 @@ BAD(gemm_null, be->gemm(be, 0, 0, 2, 3, 2, 1.0f, NULL, P, 0.0f, P))
 BAD(col_sum_negative, be->col_sum(be, P, P, -1, 3, 0.0f))
 BAD(axpy_null, be->axpy(be, P, NULL, 3, 1.0f))
 BAD(sum_null, (void)be->sum(be, NULL, 3))
+BAD(scale_null, be->scale(be, NULL, 3, 2.0f))
+BAD(uniform_null, be->rand_uniform(be, NULL, 3, 1, 2, 0))
+BAD(normal_null, be->rand_normal(be, NULL, 3, 1, 2, 5))
+BAD(rademacher_null, be->rand_rademacher(be, NULL, 3, 1, 2, 0))
 BAD(accumulate_diff_null, be->accumulate_diff(be, (double *)P, P, NULL, 3))
-BAD(uniform_null, be->rand_uniform(be, NULL, 3, 1, 2))
-BAD(normal_null, be->rand_normal(be, NULL, 3, 1, 2))
-BAD(rademacher_null, be->rand_rademacher(be, NULL, 3, 1, 2))
 BAD(gather_negative, be->gather_rows(be, P, P, (const int *)P, -2, 3))
 BAD(gather_null, be->gather_rows(be, P, P, NULL, 2, 3))
 BAD(bias_act_negative, be->bias_act(be, P, P, 3, -1, 1))
@@ -74,7 +75,7 @@ BAD(laplace_null, be->laplace_ll(be, P, P, NULL, P, 2, 3, 0.5f, 1.0f))
 static const bad_call calls[] = {
     {"upload", upload_null}, {"download", download_null}, {"copy", copy_null},
     {"zero", zero_null}, {"gemm", gemm_negative}, {"gemm", gemm_null},
-    {"col_sum", col_sum_negative}, {"axpy", axpy_null}, {"sum", sum_null},
+    {"col_sum", col_sum_negative}, {"axpy", axpy_null}, {"scale", scale_null}, {"sum", sum_null},
     {"accumulate_diff", accumulate_diff_null},
     {"rand_uniform", uniform_null}, {"rand_normal", normal_null},
     {"rand_rademacher", rademacher_null}, {"gather_rows", gather_negative},

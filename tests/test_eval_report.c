@@ -32,19 +32,6 @@ static int all_finite(const cJSON *j, const char *path)
     return ok;
 }
 
-static cJSON *read_json(const char *dir)
-{
-    char path[512];
-    snprintf(path, sizeof path, "%s/eval.json", dir);
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    static char buf[1 << 20];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    return cJSON_Parse(buf);
-}
-
 static const cJSON *get(const cJSON *o, const char *a, const char *b)
 {
     const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, a);
@@ -62,7 +49,7 @@ static int eval_run(const char *dir, const char *extra)
                           "eval.classifier_hidden=16", "eval.classifier_batch=64",
                           "eval.classifier_train_limit=300", "eval.langevin_steps=10", extra};
     int argc = (int)(sizeof argv / sizeof *argv) - (extra ? 0 : 1);
-    return evae_eval_main(argc, (char **)argv);
+    return evae_eval_main(argc, (char **)argv, one_process());
 }
 
 static void check_schema(const cJSON *j, int grbm)
@@ -224,9 +211,9 @@ static void run_prior(const char *ini, int grbm)
                           "train.batch=100", NULL};
     evae_config cfg;
     test_config(&cfg, ini, over);
-    CHECK(evae_train(&cfg, NULL, 0, NULL) == 0, "training the tiny model");
+    CHECK(evae_train(&cfg, NULL, 0, NULL, one_process()) == 0, "training the tiny model");
     CHECK(eval_run(dir, NULL) == 0, "evae eval");
-    cJSON *first = read_json(dir);
+    cJSON *first = read_eval_json(dir);
     check_schema(first, grbm);
     check_examples(dir, first, 0);
     CHECK(first && !get(get(first, "log_z", NULL), "objective_log_z", NULL),
@@ -246,11 +233,11 @@ static void run_prior(const char *ini, int grbm)
     char ckpt[128];
     snprintf(ckpt, sizeof ckpt, "%s/checkpoint.safetensors", dir);
     CHECK(eval_run(ckpt, NULL) == 0, "evae eval CHECKPOINT");
-    cJSON *second = read_json(dir);
+    cJSON *second = read_eval_json(dir);
     if (first && second) check_same(first, second);
     /* a different seed changes the draws */
     CHECK(eval_run(dir, "eval.seed=2") == 0, "evae eval eval.seed=2");
-    cJSON *third = read_json(dir);
+    cJSON *third = read_eval_json(dir);
     char *ta = cJSON_PrintUnformatted(get(first, "estimates", NULL));
     char *tc = cJSON_PrintUnformatted(get(third, "estimates", NULL));
     CHECK(ta && tc && strcmp(ta, tc) != 0, "eval.seed reaches the draws");
@@ -276,9 +263,9 @@ static void run_cifar(void)
                           "model.grbm_hidden=8", "sample.n=4", "sample.steps=2", NULL};
     evae_config cfg;
     test_config(&cfg, "experiments/cifar10.ini", over);
-    CHECK(evae_train(&cfg, NULL, 0, NULL) == 0, "training the tiny CIFAR-10 model");
+    CHECK(evae_train(&cfg, NULL, 0, NULL, one_process()) == 0, "training the tiny CIFAR-10 model");
     CHECK(eval_run(dir, NULL) == 0, "evae eval of the CIFAR-10 model");
-    cJSON *j = read_json(dir);
+    cJSON *j = read_eval_json(dir);
     check_examples(dir, j, 1);
     cJSON_Delete(j);
 }
@@ -294,9 +281,9 @@ static void run_nce(void)
                           "train.batch=100", "prior.objective=nce", NULL};
     evae_config cfg;
     test_config(&cfg, "experiments/mnist.ini", over);
-    CHECK(evae_train(&cfg, NULL, 0, NULL) == 0, "training the tiny model with nce");
+    CHECK(evae_train(&cfg, NULL, 0, NULL, one_process()) == 0, "training the tiny model with nce");
     CHECK(eval_run(dir, NULL) == 0, "evae eval of the nce model");
-    cJSON *j = read_json(dir);
+    cJSON *j = read_eval_json(dir);
     const cJSON *ob = get(get(j, "log_z", NULL), "objective_log_z", NULL);
     double c = cJSON_IsNumber(get(ob, "value", NULL)) ? get(ob, "value", NULL)->valuedouble : NAN;
     double ais = get(j, "log_z", "value") ? get(j, "log_z", "value")->valuedouble : NAN;

@@ -127,7 +127,7 @@ static void test_nce(const char *noise, int ratio)
     double log_z;
     evae_grbm_exact_log_z(s.m.theta, D, NH, &log_z);
     s.fit.log_z[0] = (float)(log_z + 0.4);
-    evae_prior_fit_grad(&s.fit, &s.m, &s.w, B, 9, 4);
+    evae_prior_fit_grad(&s.fit, &s.m, &s.w, evae_share_whole(B), 9, 4);
     nce_ref r = {.z = s.z, .y = s.fit.rows + B * D, .K = ratio * B, .ratio = ratio,
                  .c = s.fit.log_z[0]};
     for (int i = 0; i < D; i++) {
@@ -193,7 +193,7 @@ static void test_snis(void)
             log_q[b] -= 0.5 * (t * t / var + log(2.0 * M_PI * var));
         }
     }
-    evae_prior_fit_grad(&s.fit, &s.m, &s.w, B, 9, 4);
+    evae_prior_fit_grad(&s.fit, &s.m, &s.w, evae_share_whole(B), 9, 4);
     snis_ref r = {s.z, log_q};
     double fd[P];
     fd_theta(s.th, P, snis_loss, &r, fd);
@@ -234,7 +234,7 @@ static void test_pcd(const char *sampler)
     setup_make(&s, o);
     float start[7 * D];
     memcpy(start, s.fit.chains, sizeof start);
-    evae_prior_fit_grad(&s.fit, &s.m, &s.w, B, 9, 4);
+    evae_prior_fit_grad(&s.fit, &s.m, &s.w, evae_share_whole(B), 9, 4);
     CHECK(memcmp(start, s.fit.chains, sizeof start) != 0, "pcd %s: the chains moved", sampler);
     pcd_ref r = {s.z, s.fit.chains, 7};
     double fd[P];
@@ -275,7 +275,7 @@ static void test_dsm(void)
     setup s;
     setup_make(&s, o);
     const uint64_t step = 4;
-    evae_prior_fit_grad(&s.fit, &s.m, &s.w, B, 9, step);
+    evae_prior_fit_grad(&s.fit, &s.m, &s.w, evae_share_whole(B), 9, step);
     float eps[B * D]; /* the documented stream of the noise */
     evae_fill_normal(eps, B * D, 9, evae_stream(EVAE_STREAM_DSM_NOISE, step), 0);
     dsm_ref r = {s.z, eps, 0.3};
@@ -293,11 +293,11 @@ static void test_sign_switch(void)
     const char *o[] = {"prior.objective=nce", NULL};
     setup s;
     setup_make(&s, o);
-    evae_prior_fit_grad(&s.fit, &s.m, &s.w, B, 9, 4);
+    evae_prior_fit_grad(&s.fit, &s.m, &s.w, evae_share_whole(B), 9, 4);
     float g[P], gc = s.fit.log_z_grad[0];
     memcpy(g, s.m.theta_grad, sizeof g);
     s.fit.test_gradient_sign = -1.0f;
-    evae_prior_fit_grad(&s.fit, &s.m, &s.w, B, 9, 4);
+    evae_prior_fit_grad(&s.fit, &s.m, &s.w, evae_share_whole(B), 9, 4);
     int flipped = s.fit.log_z_grad[0] == -gc;
     for (int k = 0; k < P; k++) flipped &= s.m.theta_grad[k] == -g[k];
     CHECK(flipped, "test_gradient_sign = -1 negates every gradient");

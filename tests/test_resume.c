@@ -37,14 +37,14 @@ static void train_into(const char *dir, int epochs, int resume, const char *obje
         snprintf(ini, sizeof ini, "%s/config.ini", dir);
         const char *o[] = {kv_ep, NULL};
         test_config(&cfg, ini, o);
-        CHECK(evae_train(&cfg, dir, 0, NULL) == 0, "%s: resumed training failed", objective);
+        CHECK(evae_train(&cfg, dir, 0, NULL, one_process()) == 0, "%s: resumed training failed", objective);
     } else {
         test_config(&cfg, "experiments/mnist.ini", small);
         CHECK(evae_config_set(&cfg, kv_dir) == 0 && evae_config_set(&cfg, kv_ep) == 0 &&
                   evae_config_set(&cfg, kv_obj) == 0 && evae_config_set(&cfg, langevin) == 0 &&
                   (!extra || evae_config_set(&cfg, extra) == 0),
               "cfg");
-        CHECK(evae_train(&cfg, NULL, 0, NULL) == 0, "%s: training failed", objective);
+        CHECK(evae_train(&cfg, NULL, 0, NULL, one_process()) == 0, "%s: training failed", objective);
     }
 }
 
@@ -152,7 +152,7 @@ int main(void)
     const char *o[] = {"train.epochs=2", "prior.objective=pcd", NULL};
     test_config(&cfg, ini, o);
     capture_begin();
-    int rc = evae_train(&cfg, b, 0, NULL);
+    int rc = evae_train(&cfg, b, 0, NULL, one_process());
     const char *err = capture_end();
     CHECK(rc != 0 && strstr(err, "prior.objective = ssm") && strstr(err, "asks for pcd"),
           "a resume under another objective: rc %d, '%s'", rc, err);

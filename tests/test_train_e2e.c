@@ -54,7 +54,7 @@ int main(void)
     const char *og[] = {"device=cpu", "train.epochs=6", "train.honest_every=4", kv_g, NULL};
     evae_config cfg;
     test_config(&cfg, "experiments/mnist_gaussian.ini", og);
-    CHECK(evae_train(&cfg, NULL, 0, NULL) == 0, "gaussian training failed");
+    CHECK(evae_train(&cfg, NULL, 0, NULL, one_process()) == 0, "gaussian training failed");
     double elbo = metric_at(dir_g, 6, "test_alb");
     printf("N(0,I) prior, 6 epochs: test ELBO %.2f\n", elbo);
     CHECK(elbo > floor_ll + 5.0, "test ELBO %.2f does not beat the latent-free %.2f by 5 nats",
@@ -72,7 +72,7 @@ int main(void)
     const char *oe[] = {"device=cpu", "train.epochs=6", "train.honest_every=3",
                         "train.grid_every=4", kv_e, NULL};
     test_config(&cfg, "experiments/mnist.ini", oe);
-    CHECK(evae_train(&cfg, NULL, 0, NULL) == 0, "GRBM training failed");
+    CHECK(evae_train(&cfg, NULL, 0, NULL, one_process()) == 0, "GRBM training failed");
     double prev = -INFINITY;
     for (int e = 1; e <= 6; e++) {
         double alb = metric_at(dir_e, e, "test_alb");

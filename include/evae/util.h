@@ -13,6 +13,10 @@ void evae_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * on. */
 void evae_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* In a run of size > 1 processes, every later message says which rank it comes from:
+ * "evae: rank 1 of 4: <message>". */
+void evae_error_tag(int rank, int size);
+
 /* Host allocation that aborts with a message on failure (zero-filled). */
 void *evae_xcalloc(size_t count, size_t size);
 

@@ -1,6 +1,8 @@
 /* `evae eval RUN_DIR|CHECKPOINT [section.key=value ...]` (evae/eval/eval.h): loads a checkpoint with
  * the configuration stored in it, runs the five stages on the test set and writes
- * eval_examples.csv, then eval.json and eval.md into the run folder. */
+ * eval_examples.csv, then eval.json and eval.md into the run folder. With several ranks
+ * (evae/dist/comm.h), the AIS runs and the test examples of importance sampling are dealt to the
+ * ranks and gathered; rank 0 alone trains the classifier of stage 3 and writes the report. */
 #define _DEFAULT_SOURCE /* POSIX.1-2008 under -std=c11 */
 #include "evae/cli/eval_cmd.h"
 #include "evae/eval/eval.h"
@@ -73,8 +75,11 @@ static int is_dir(const char *path)
 
 /* The stages after loading: r is filled; returns non-zero on failure. */
 static int run_stages(evae_eval_report *r, const evae_model *m, const float *train_dev,
-                      int n_train, const float *test_dev, eval_progress *prog)
+                      int n_train, const float *test_dev, eval_progress *prog,
+                      const evae_comm *comm)
 {
+    const int lead = comm->rank == 0;
+    evae_eval_progress_fn progress = lead ? progress_print : NULL;
     const evae_config *c = &r->cfg;
     const uint64_t seed = (uint64_t)c->eval.seed;
     stage_clock clk = clock_start();
@@ -88,28 +93,30 @@ static int run_stages(evae_eval_report *r, const evae_model *m, const float *tra
     /* 1. log Z */
     evae_ais_opts ais = evae_eval_ais_opts(c);
     clk = clock_start();
-    if (m->shape.prior_grbm)
-        fprintf(stderr, "log Z by AIS: %d runs x %d chains x %d %s temperatures\n", ais.runs,
-                ais.chains, ais.temperatures, evae_ais_schedule_name(ais.schedule));
-    int rc = evae_eval_log_z(m, &ais, &r->lz, progress_print, prog);
+    if (m->shape.prior_grbm && lead)
+        fprintf(stderr, "log Z by AIS: %d runs x %d chains x %d %s temperatures%s\n", ais.runs,
+                ais.chains, ais.temperatures, evae_ais_schedule_name(ais.schedule),
+                comm->size > 1 ? " (runs dealt to the ranks)" : "");
+    int rc = evae_eval_log_z(m, &ais, &r->lz, progress, prog, comm);
     r->t_log_z = clock_stop(clk);
 
     /* 2, 4, 5. importance sampling */
     evae_is_examples ex = {0};
     if (!rc) {
-        fprintf(stderr, "importance sampling: %d test examples x %d samples\n", r->n_test,
-                c->eval.k);
+        if (lead)
+            fprintf(stderr, "importance sampling: %d test examples x %d samples%s\n", r->n_test,
+                    c->eval.k, comm->size > 1 ? " (examples split across the ranks)" : "");
         clk = clock_start();
-        evae_is_opts io = {.k = c->eval.k, .rows = c->eval.batch, .seed = seed};
-        rc = evae_eval_importance(m, x_test, r->n_test, &io, &ex, progress_print, prog);
+        evae_is_opts io = {.k = c->eval.k, .rows = c->eval.batch, .seed = seed, .first = 0};
+        rc = evae_eval_importance_ranks(m, x_test, r->n_test, &io, &ex, progress, prog, comm);
         r->t_is = clock_stop(clk);
     }
     if (!rc)
         evae_is_summarize(&ex, r->lz.log_z, r->lz.exact ? 0.0 : r->lz.std_err, r->x_dim,
                           r->bits_per_dim, &r->is);
 
-    /* 3. the classifier of Algorithm 2 */
-    if (!rc) {
+    /* 3. the classifier of Algorithm 2: one sequence of Adam steps, rank 0's */
+    if (!rc && lead) {
         fprintf(stderr, "classifier T(x, z): %d epochs\n", c->eval.classifier_epochs);
         clk = clock_start();
         evae_classifier_opts co = {.epochs = c->eval.classifier_epochs,
@@ -124,7 +131,7 @@ static int run_stages(evae_eval_report *r, const evae_model *m, const float *tra
                                   ex.log_det, &r->cls, progress_print, prog);
         r->t_classifier = clock_stop(clk);
     }
-    if (!rc) {
+    if (!rc && lead) {
         /* per test example: the classifier's VLB against ALB - log Z (same x, different z), and
          * the KL that log Z gives, E_q[ln q + E] + log Z = ln p(x|z) term - ALB + log Z */
         double *v = evae_xcalloc((size_t)r->n_test, sizeof(double)); /* [n_test] */
@@ -134,7 +141,7 @@ static int run_stages(evae_eval_report *r, const evae_model *m, const float *tra
         evae_quantity_of(&r->kl_log_z, v, ex.log_det, r->n_test, r->x_dim, 0);
         free(v);
     }
-    if (!rc) { /* before eval.json, whose presence says the evaluation is complete */
+    if (!rc && lead) { /* before eval.json, whose presence says the evaluation is complete */
         char path[4200];
         snprintf(path, sizeof path, "%s/eval_examples.csv", r->out_dir);
         rc = evae_eval_write_examples(path, &ex, r->cls.vlb_e, r->lz.log_z);
@@ -145,8 +152,9 @@ static int run_stages(evae_eval_report *r, const evae_model *m, const float *tra
     return rc;
 }
 
-int evae_eval_main(int argc, char **argv)
+int evae_eval_main(int argc, char **argv, evae_comm *comm)
 {
+    const int lead = comm->rank == 0;
     if (argc < 3) {
         fprintf(stderr, "usage: evae eval RUN_DIR|CHECKPOINT [section.key=value ...]\n"
                         "  e.g. evae eval runs/mnist-1 eval.k=5000 device=cuda\n");
@@ -178,7 +186,7 @@ int evae_eval_main(int argc, char **argv)
         snprintf(tmp, sizeof tmp, "%s", ckpt);
         snprintf(r->out_dir, sizeof r->out_dir, "%s", dirname(tmp));
     }
-    const evae_backend *be = evae_backend_for(c->device);
+    const evae_backend *be = evae_backend_for_rank(c->device, comm);
     if (!be) {
         free(ckpt);
         free(r);
@@ -232,17 +240,21 @@ int evae_eval_main(int argc, char **argv)
         train_dev = evae_upload_dataset(be, &train, as_unit);
         test_dev = evae_upload_dataset(be, &test, as_unit);
         r->t_prepare = clock_stop(clk);
-        printf("evaluating %s (epoch %d, %s prior) on %d %s examples, device %s\n", ckpt,
-               st.epoch, evae_prior_name(c->model.prior), r->n_test, r->test_set, be->name);
+        if (lead) {
+            printf("evaluating %s (epoch %d, %s prior) on %d %s examples, device %s", ckpt,
+                   st.epoch, evae_prior_name(c->model.prior), r->n_test, r->test_set, be->name);
+            if (comm->size > 1) printf(", %d ranks", comm->size);
+            printf("\n");
+        }
         fflush(stdout);
         eval_progress prog = {.tty = isatty(STDERR_FILENO), .last = 0.0, .last_tenth = -1};
-        rc = run_stages(r, &m, train_dev, train.n, test_dev, &prog);
+        rc = run_stages(r, &m, train_dev, train.n, test_dev, &prog, comm);
     }
-    if (!rc) {
+    if (!rc && lead) {
         r->t_total = clock_stop(total);
         rc = evae_eval_write(r);
     }
-    if (!rc) {
+    if (!rc && lead) {
         printf("\n");
         evae_eval_print_table(r, stdout);
         printf("\nwrote %s/eval.json and %s/eval.md\n", r->out_dir, r->out_dir);

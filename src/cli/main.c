@@ -1,4 +1,6 @@
-/* The evae command line: train, sample, eval, keys. */
+/* The evae command line: train, sample, eval, keys. Started by mpirun or srun, every rank runs
+ * the same command (evae/dist/comm.h): train and eval split their work across the ranks; a rank
+ * that fails ends the whole run with its exit status (MPI_Abort), so none is left waiting. */
 #define _DEFAULT_SOURCE /* POSIX.1-2008 and M_PI under -std=c11 */
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,7 +46,7 @@ static int apply_overrides(evae_config *cfg, int argc, char **argv, int from)
     return 0;
 }
 
-static int cmd_train(int argc, char **argv)
+static int cmd_train(int argc, char **argv, evae_comm *comm)
 {
     if (argc < 3) {
         usage(stderr);
@@ -68,7 +70,7 @@ static int cmd_train(int argc, char **argv)
         return 1;
     }
     if (apply_overrides(&cfg, argc, argv, from)) return 1;
-    return evae_train(&cfg, resume, argc, argv);
+    return evae_train(&cfg, resume, argc, argv, comm);
 }
 
 /* --flag VALUE for the sampling options maps onto the sample.* configuration keys, so the same
@@ -157,17 +159,14 @@ static int cmd_sample(int argc, char **argv)
     return rc ? 1 : 0;
 }
 
-int main(int argc, char **argv)
+static int run_command(int argc, char **argv, evae_comm *comm)
 {
-    evae_cpu_select(argv); /* may re-execute once: OpenBLAS kernels, OpenMP waits */
-    if (argc < 2) {
-        usage(stderr);
-        return 2;
-    }
     const char *cmd = argv[1];
-    if (strcmp(cmd, "train") == 0) return cmd_train(argc, argv);
+    if (strcmp(cmd, "train") == 0) return cmd_train(argc, argv, comm);
+    if (strcmp(cmd, "eval") == 0) return evae_eval_main(argc, argv, comm);
+    /* the other commands are one process's work: rank 0 does it */
+    if (comm->rank != 0) return 0;
     if (strcmp(cmd, "sample") == 0) return cmd_sample(argc, argv);
-    if (strcmp(cmd, "eval") == 0) return evae_eval_main(argc, argv);
     if (strcmp(cmd, "keys") == 0 || (strcmp(cmd, "help") == 0 && argc > 2 &&
                                      strcmp(argv[2], "config") == 0)) {
         evae_config_print_keys(stdout);
@@ -185,4 +184,22 @@ int main(int argc, char **argv)
     evae_error("unknown command '%s'", cmd);
     usage(stderr);
     return 2;
+}
+
+int main(int argc, char **argv)
+{
+    /* may re-execute once (OpenBLAS kernels, OpenMP waits): before MPI starts in this process */
+    evae_cpu_select(argv);
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    evae_comm *comm = evae_comm_init(&argc, &argv);
+    if (!comm) return 1;
+    int rc = run_command(argc, argv, comm);
+    fflush(stdout);
+    /* the other ranks may be waiting in a collective for this one: end them all */
+    if (rc != 0 && comm->size > 1) comm->abort(comm, rc);
+    evae_comm_finalize(comm);
+    return rc;
 }

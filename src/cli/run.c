@@ -44,6 +44,14 @@ const evae_backend *evae_backend_for(evae_device device)
     return NULL;
 }
 
+const evae_backend *evae_backend_for_rank(evae_device device, evae_comm *comm)
+{
+    if (device != EVAE_DEVICE_CPU) evae_cuda_use_device(comm->local_rank);
+    const evae_backend *be = evae_backend_for(device);
+    if (be && evae_comm_bind(comm, be)) return NULL;
+    return be;
+}
+
 int evae_mkdirs(const char *path)
 {
     char buf[4096];
@@ -141,7 +149,8 @@ static void git_commit(char *out, size_t cap)
     pclose(p);
 }
 
-int evae_write_manifest(const char *dir, const evae_config *cfg, int argc, char **argv)
+int evae_write_manifest(const char *dir, const evae_config *cfg, int argc, char **argv,
+                        const evae_comm *comm)
 {
     cJSON *j = cJSON_CreateObject();
     char commit[300], host[256] = "unknown", when[64];
@@ -157,7 +166,10 @@ int evae_write_manifest(const char *dir, const evae_config *cfg, int argc, char 
     cJSON_AddStringToObject(j, "started", when);
     cJSON *cmd = cJSON_AddArrayToObject(j, "command_line");
     for (int i = 0; i < argc; i++) cJSON_AddItemToArray(cmd, cJSON_CreateString(argv[i]));
+    cJSON_AddNumberToObject(j, "world_size", comm->size);
+    cJSON_AddStringToObject(j, "communicator", comm->name);
     cJSON *lib = cJSON_AddObjectToObject(j, "libraries");
+    if (comm->describe(comm)[0]) cJSON_AddStringToObject(lib, "communication", comm->describe(comm));
     cJSON_AddStringToObject(lib, "openblas", openblas_get_config());
     /* the kernel set OpenBLAS runs, who chose it, and what the CPU supports */
     const evae_backend *cpu = evae_cpu_backend();

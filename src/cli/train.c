@@ -2,7 +2,11 @@
  * ALB, then one Adam step of the GRBM prior by its objective (prior.objective) on the same z,
  * detached.
  * Random state is counter-based (evae/math/philox.h): every draw is named by (seed, purpose, step), so
- * a run resumed from a checkpoint continues exactly as if it had never stopped. */
+ * a run resumed from a checkpoint continues exactly as if it had never stopped.
+ *
+ * Data parallelism (docs/DESIGN.md section 9): every rank loads the data and the model, takes its
+ * share of each batch and of the held-out set, and the sums meet through comm; the ranks hold the
+ * same parameters at every step, and rank 0 alone writes the run folder. */
 #define _DEFAULT_SOURCE /* POSIX.1-2008 and M_PI under -std=c11 */
 #include "evae/cli/train.h"
 
@@ -44,35 +48,82 @@ typedef struct heldout_eval {
 } heldout_eval;
 
 /* ALB of the held-out set with a fixed binarization / noise seed, so epochs are comparable;
- * r->alb_e (and r->log_det_e for CIFAR-10) must hold n values. */
+ * r->alb_e (and r->log_det_e for CIFAR-10) must hold n values. Each rank takes its share of
+ * every batch; the per-example values meet through comm (each rank adds its own examples to
+ * zeros elsewhere, exact in any order), and the means are summed from them in example order. */
 static void evaluate(const evae_model *m, evae_workspace *w, const float *data_dev, int n,
-                     uint64_t seed, heldout_eval *r)
+                     uint64_t seed, const evae_comm *comm, heldout_eval *r)
 {
     const evae_backend *be = m->be;
-    r->alb = r->ll = r->log_det = 0.0;
+    double *ll_e = evae_xcalloc((size_t)n, sizeof(double)); /* [n] ln p(x|z) per example */
+    for (int e = 0; e < n; e++) r->alb_e[e] = 0.0;
+    if (r->log_det_e)
+        for (int e = 0; e < n; e++) r->log_det_e[e] = 0.0;
     float *y = m->decoder == EVAE_DEC_LAPLACE ? evae_xcalloc((size_t)w->cap * m->x_dim, 4) : NULL;
     float *alb = evae_xcalloc((size_t)w->cap, sizeof(float)); /* [cap] host */
+    float *ll = evae_xcalloc((size_t)w->cap, sizeof(float));  /* [cap] host */
     for (int start = 0, bi = 0; start < n; start += w->cap, bi++) {
-        int B = n - start < w->cap ? n - start : w->cap;
-        be->copy(be, w->p, data_dev + (size_t)start * m->x_dim,
-                 (size_t)B * m->x_dim * sizeof(float));
-        evae_prepare_input(m, w, B, seed, evae_stream(EVAE_STREAM_EVAL, 2 * (uint64_t)bi));
-        evae_alb_forward(m, w, B, seed, evae_stream(EVAE_STREAM_EVAL, 2 * (uint64_t)bi + 1), NULL);
-        r->alb += be->sum(be, w->alb, (size_t)B);
-        r->ll += be->sum(be, w->ll, (size_t)B);
-        be->download(be, alb, w->alb, (size_t)B * sizeof(float));
-        for (int b = 0; b < B; b++) r->alb_e[start + b] = alb[b];
+        evae_share s = evae_share_of(n - start < w->cap ? n - start : w->cap, comm->rank,
+                                     comm->size);
+        if (s.count == 0) continue;
+        const int e0 = start + s.offset; /* this share's first held-out example */
+        be->copy(be, w->p, data_dev + (size_t)e0 * m->x_dim,
+                 (size_t)s.count * m->x_dim * sizeof(float));
+        evae_prepare_input(m, w, s, seed, evae_stream(EVAE_STREAM_EVAL, 2 * (uint64_t)bi));
+        evae_alb_encode_decode(m, w, s, seed, evae_stream(EVAE_STREAM_EVAL, 2 * (uint64_t)bi + 1));
+        evae_alb_terms(m, w, s, m->laplace_scale);
+        be->download(be, alb, w->alb, (size_t)s.count * sizeof(float));
+        be->download(be, ll, w->ll, (size_t)s.count * sizeof(float));
+        for (int b = 0; b < s.count; b++) {
+            r->alb_e[e0 + b] = alb[b];
+            ll_e[e0 + b] = ll[b];
+        }
         if (y) {
-            be->download(be, y, evae_ws_x(w), (size_t)B * m->x_dim * sizeof(float));
-            evae_logit_log_det(r->log_det_e + start, y, B, m->x_dim, EVAE_LOGIT_ALPHA);
-            for (int b = 0; b < B; b++) r->log_det += r->log_det_e[start + b];
+            be->download(be, y, evae_ws_x(w), (size_t)s.count * m->x_dim * sizeof(float));
+            evae_logit_log_det(r->log_det_e + e0, y, s.count, m->x_dim, EVAE_LOGIT_ALPHA);
         }
     }
     free(y);
     free(alb);
+    free(ll);
+    if (comm->size > 1) {
+        comm->allreduce_host(comm, r->alb_e, n);
+        comm->allreduce_host(comm, ll_e, n);
+        if (r->log_det_e) comm->allreduce_host(comm, r->log_det_e, n);
+    }
+    r->alb = r->ll = r->log_det = 0.0;
+    for (int e = 0; e < n; e++) {
+        r->alb += r->alb_e[e];
+        r->ll += ll_e[e];
+        if (r->log_det_e) r->log_det += r->log_det_e[e];
+    }
+    free(ll_e);
     r->alb /= n;
     r->ll /= n;
     r->log_det /= n;
+}
+
+/* The ranks must hold the same parameters: every one takes the same Adam steps on the same sums.
+ * A difference (a reduction that gave ranks different bits, a rank that loaded another
+ * checkpoint) is reported instead of training on silently. psum: this rank's parameter sum. */
+static int ranks_agree(const evae_comm *comm, double psum, const char *when)
+{
+    if (comm->size == 1) return 0;
+    double *all = evae_xcalloc((size_t)comm->size, sizeof(double));
+    int *counts = evae_xcalloc((size_t)comm->size, sizeof(int));
+    for (int r = 0; r < comm->size; r++) counts[r] = 1;
+    comm->allgather_host(comm, &psum, all, counts);
+    int bad = -1;
+    for (int r = 1; r < comm->size && bad < 0; r++)
+        if (memcmp(&all[r], &all[0], sizeof(double)) != 0 && !(all[r] != all[r] && all[0] != all[0]))
+            bad = r;
+    if (bad >= 0)
+        evae_error("%s, rank %d holds other parameters than rank 0 (parameter sums %.17g and "
+                   "%.17g): the ranks have diverged; stopping without saving", when, bad,
+                   all[bad], all[0]);
+    free(all);
+    free(counts);
+    return bad >= 0;
 }
 
 /* The prior objective's numbers in a metrics line: its loss as <prefix>_<name> (batch_ssm,
@@ -92,7 +143,7 @@ static void add_objective_numbers(cJSON *o, const evae_prior_fit *fit, const cha
 }
 
 /* The grids of an epoch into dir: prior samples, and up to 32 held-out images (whole rows of 8,
- * so each reconstruction sits under its image) above their reconstructions. */
+ * so each reconstruction sits under its image) above their reconstructions. Rank 0's. */
 static int write_epoch_grids(const evae_model *m, evae_workspace *w, const evae_config *cfg,
                              const char *dir, const float *heldout_dev, int n_heldout, int epoch)
 {
@@ -102,10 +153,11 @@ static int write_epoch_grids(const evae_model *m, evae_workspace *w, const evae_
     char tag[32];
     snprintf(tag, sizeof tag, "epoch%03d", epoch);
     int nr = n_heldout < 32 ? n_heldout : 32;
+    if (nr > w->cap) nr = w->cap; /* no more than the workspace holds */
     if (nr >= 8) nr -= nr % 8;
     /* reconstruction inputs: the first held-out examples, prepared as in evaluation */
     be->copy(be, w->p, heldout_dev, (size_t)nr * D * sizeof(float));
-    evae_prepare_input(m, w, nr, seed, evae_stream(EVAE_STREAM_EVAL, 0));
+    evae_prepare_input(m, w, evae_share_whole(nr), seed, evae_stream(EVAE_STREAM_EVAL, 0));
     float *xr = be->alloc(be, (size_t)nr * D * sizeof(float)); /* [nr, D] */
     be->copy(be, xr, evae_ws_x(w), (size_t)nr * D * sizeof(float));
     int rc = evae_write_grids(m, w, dir, tag, cfg->sample.sampler, cfg->sample.steps,
@@ -114,27 +166,30 @@ static int write_epoch_grids(const evae_model *m, evae_workspace *w, const evae_
     return rc;
 }
 
-/* config.ini (the resolved configuration, which --resume reads) and manifest.json. */
+/* config.ini (the resolved configuration, which --resume reads) and manifest.json; rank 0's. */
 static int write_run_files(const char *dir, const char *ini, const evae_config *cfg, int argc,
-                           char **argv)
+                           char **argv, const evae_comm *comm)
 {
+    if (comm->rank != 0) return 0;
     char path[4096];
     snprintf(path, sizeof path, "%s/config.ini", dir);
-    return evae_atomic_write_text(path, ini) || evae_write_manifest(dir, cfg, argc, argv);
+    return evae_atomic_write_text(path, ini) || evae_write_manifest(dir, cfg, argc, argv, comm);
 }
 
 /* Resuming from run folder dir: removes what cut-off writes left, loads the checkpoint (none
  * yet: a fresh start from epoch 0) and trims metrics.jsonl to it. A checkpoint that has reached
- * train.epochs is reported; one past it is refused. */
+ * train.epochs is reported; one past it is refused. Every rank loads the checkpoint; the lead
+ * (rank 0) alone changes the folder and speaks. */
 static int resume_from(const char *dir, const char *ckpt, const char *metrics,
-                       const evae_config *cfg, evae_model *m, evae_train_state *st,
+                       const evae_config *cfg, evae_model *m, evae_train_state *st, int lead,
                        evae_prior_fit *fit)
 {
-    if (evae_run_remove_temporaries(dir)) return 1;
+    if (lead && evae_run_remove_temporaries(dir)) return 1;
     struct stat sb;
     if (stat(ckpt, &sb) != 0 && errno == ENOENT) {
-        evae_warn("%s: no checkpoint yet (the run stopped before its first): starting from "
-                  "epoch 0", dir);
+        if (lead)
+            evae_warn("%s: no checkpoint yet (the run stopped before its first): starting from "
+                      "epoch 0", dir);
         evae_model_init(m, (uint64_t)cfg->train.seed);
         if (fit) evae_prior_fit_start(fit, m, (uint64_t)cfg->train.seed);
     } else if (evae_checkpoint_load(ckpt, m, st, fit)) {
@@ -151,6 +206,7 @@ static int resume_from(const char *dir, const char *ckpt, const char *metrics,
                    cfg->train.epochs, st->epoch + 1);
         return 1;
     }
+    if (!lead) return 0;
     if (evae_metrics_truncate(metrics, st->epoch)) return 1;
     if (st->epoch == cfg->train.epochs && st->epoch > 0)
         printf("%s: already complete: the checkpoint holds epoch %d of train.epochs=%d; nothing "
@@ -169,15 +225,19 @@ static void run_dir_default(evae_config *cfg)
     snprintf(cfg->run.dir, sizeof cfg->run.dir, "runs/%s-%s", cfg->run.name, stamp);
 }
 
-int evae_train(evae_config *cfg, const char *resume_dir, int argc, char **argv)
+int evae_train(evae_config *cfg, const char *resume_dir, int argc, char **argv,
+               evae_comm *comm)
 {
+    const int lead = comm->rank == 0; /* writes the run folder and prints */
     if (resume_dir) snprintf(cfg->run.dir, sizeof cfg->run.dir, "%s", resume_dir);
     run_dir_default(cfg);
+    /* the folder's time stamp is rank 0's, so that every rank names the same folder */
+    comm->broadcast_host(comm, cfg->run.dir, sizeof cfg->run.dir, 0);
     const char *dir = cfg->run.dir;
-    if (evae_mkdirs(dir)) return 1;
-    const evae_backend *be = evae_backend_for(cfg->device);
+    if (lead && evae_mkdirs(dir)) return 1;
+    const evae_backend *be = evae_backend_for_rank(cfg->device, comm);
     if (!be) return 1;
-    printf("device %s: %s\n", be->name, be->describe(be)); /* which kernels run */
+    if (lead) printf("device %s: %s\n", be->name, be->describe(be)); /* which kernels run */
 
     evae_dataset train = {0}, heldout = {0};
     const char *heldout_name = "test";
@@ -198,6 +258,16 @@ int evae_train(evae_config *cfg, const char *resume_dir, int argc, char **argv)
     const int cap = cfg->train.batch < train.n ? cfg->train.batch : train.n;
     evae_prior_fit fit_state, *fit = shape.prior_grbm ? &fit_state : NULL; /* NULL: N(0, I) */
     if (fit) evae_prior_fit_create(fit, &m, cfg, cap);
+    if (fit && comm->size > 1 && !evae_prior_fit_splits(fit)) {
+        evae_error("prior.objective = %s runs on one process only (%d ranks here): its gradient "
+                   "needs the whole batch; use prior.objective = ssm across ranks",
+                   evae_prior_objective_name(fit->objective), comm->size);
+        evae_prior_fit_free(fit);
+        evae_model_free(&m);
+        evae_dataset_free(&train);
+        evae_dataset_free(&heldout);
+        return 1;
+    }
     char ckpt[4096], metrics[4096];
     snprintf(ckpt, sizeof ckpt, "%s/%s", dir, EVAE_CHECKPOINT_FILE);
     snprintf(metrics, sizeof metrics, "%s/metrics.jsonl", dir);
@@ -208,12 +278,13 @@ int evae_train(evae_config *cfg, const char *resume_dir, int argc, char **argv)
      * attempt that fails (a NaN) leaves them describing the checkpoint that is there. */
     int run_files_pending = resume_dir != NULL;
     if (resume_dir) {
-        rc = resume_from(dir, ckpt, metrics, cfg, &m, &st, fit);
+        rc = resume_from(dir, ckpt, metrics, cfg, &m, &st, lead, fit);
     } else {
         evae_model_init(&m, (uint64_t)cfg->train.seed);
         if (fit) evae_prior_fit_start(fit, &m, (uint64_t)cfg->train.seed);
-        rc = write_run_files(dir, ini, cfg, argc, argv);
+        rc = write_run_files(dir, ini, cfg, argc, argv, comm);
     }
+    rc = rc || ranks_agree(comm, evae_model_param_sum(&m), "at the start");
     if (rc) {
         free(ini);
         if (fit) evae_prior_fit_free(fit);
@@ -239,7 +310,7 @@ int evae_train(evae_config *cfg, const char *resume_dir, int argc, char **argv)
     const evae_ais_opts honest_ais = evae_honest_ais_opts(cfg);
     char grid_dir[4096];
     snprintf(grid_dir, sizeof grid_dir, "%s/grids", dir);
-    rc = evae_mkdirs(grid_dir);
+    rc = lead ? evae_mkdirs(grid_dir) : 0;
     int *idx_dev = be->alloc(be, (size_t)train.n * sizeof(int)); /* [n_train] batch order */
     epoch_sums acc = {be->alloc(be, cap * sizeof(float)), be->alloc(be, cap * sizeof(float)),
                       be->alloc(be, cap * sizeof(float)), 0.0, 0};
@@ -247,9 +318,13 @@ int evae_train(evae_config *cfg, const char *resume_dir, int argc, char **argv)
     evae_progress prog;
     evae_progress_init(&prog);
     double t_run = evae_now();
-    printf("training %s: %d %s examples, %d %s, device %s, %ld parameters + %zu prior\n", dir,
-           train.n, evae_data_set_name(cfg->data.dataset), heldout.n, heldout_name, be->name,
-           (long)m.n_params, m.n_theta);
+    if (lead) {
+        printf("training %s: %d %s examples, %d %s, device %s, %ld parameters + %zu prior", dir,
+               train.n, evae_data_set_name(cfg->data.dataset), heldout.n, heldout_name, be->name,
+               (long)m.n_params, m.n_theta);
+        if (comm->size > 1) printf(", %d ranks (%s)", comm->size, comm->name);
+        printf("\n");
+    }
 
     const int start_epoch = st.epoch;
     for (int epoch = st.epoch; epoch < cfg->train.epochs && !rc; epoch++) {
@@ -264,31 +339,39 @@ int evae_train(evae_config *cfg, const char *resume_dir, int argc, char **argv)
         if (fit) evae_prior_fit_epoch_begin(fit);
         for (int s = 0; s < steps; s++) {
             int B = train.n - s * cap < cap ? train.n - s * cap : cap;
+            evae_share sh = evae_share_of(B, comm->rank, comm->size); /* [B] of all ranks */
             uint64_t gs = (uint64_t)st.global_step;
-            be->gather_rows(be, w.p, train_dev, idx_dev + (size_t)s * cap, B, D);
-            float scale = evae_train_step(&m, &w, fit, B, cfg, gs);
+            if (sh.count > 0)
+                be->gather_rows(be, w.p, train_dev, idx_dev + (size_t)s * cap + sh.offset,
+                                sh.count, D);
+            float scale = evae_train_step(&m, &w, fit, sh, cfg, gs, comm);
             if (m.decoder == EVAE_DEC_LAPLACE) acc.scale_sum += scale;
-            if (shape.prior_grbm) be->axpy(be, acc.J, w.J, (size_t)B, 1.0f);
-            be->axpy(be, acc.alb, w.alb, (size_t)B, 1.0f);
-            be->axpy(be, acc.ll, w.ll, (size_t)B, 1.0f);
+            if (shape.prior_grbm) be->axpy(be, acc.J, w.J, (size_t)sh.count, 1.0f);
+            be->axpy(be, acc.alb, w.alb, (size_t)sh.count, 1.0f);
+            be->axpy(be, acc.ll, w.ll, (size_t)sh.count, 1.0f);
             acc.batches++;
             st.global_step++;
 
+            /* every rank knows when a line is due (it is collective); the progress line is rank
+             * 0's alone and between logged steps shows its own share of the batch */
             int log_now = (s + 1) % cfg->train.log_every == 0;
-            if (log_now || evae_progress_due(&prog)) {
+            if (log_now || (lead && evae_progress_due(&prog))) {
                 /* the numbers of this batch (a synchronization point on a device) */
-                double alb = be->sum(be, w.alb, (size_t)B) / B;
+                double bsum[2] = {be->sum(be, w.alb, (size_t)sh.count),
+                                  shape.prior_grbm ? be->sum(be, w.J, (size_t)sh.count) : 0.0};
+                if (log_now) comm->allreduce_host(comm, bsum, 2);
+                double alb = bsum[0] / (log_now ? B : (sh.count > 0 ? sh.count : 1));
                 double el = evae_now() - t0, rate = (s + 1) * (double)cap / el;
                 double eta = el / (s + 1) * ((double)steps * (cfg->train.epochs - epoch) - s - 1);
-                evae_progress_draw(&prog, epoch + 1, cfg->train.epochs, s + 1, steps, -alb, rate,
-                                   eta);
-                if (log_now) {
+                if (lead)
+                    evae_progress_draw(&prog, epoch + 1, cfg->train.epochs, s + 1, steps, -alb,
+                                       rate, eta);
+                if (log_now && lead) {
                     cJSON *o = cJSON_CreateObject();
                     cJSON_AddNumberToObject(o, "epoch", epoch + 1);
                     cJSON_AddNumberToObject(o, "step", (double)st.global_step);
                     cJSON_AddNumberToObject(o, "batch_alb", isnan(log_z) ? alb : alb - log_z);
-                    if (fit) add_objective_numbers(o, fit, "batch",
-                                                   be->sum(be, w.J, (size_t)B) / B, 0);
+                    if (fit) add_objective_numbers(o, fit, "batch", bsum[1] / B, 0);
                     rc = evae_metrics_append(metrics, o);
                 }
             }
@@ -297,18 +380,23 @@ int evae_train(evae_config *cfg, const char *resume_dir, int argc, char **argv)
         if (rc) break;
         double t_train = evae_now() - t0;
         if (m.decoder == EVAE_DEC_LAPLACE) m.laplace_scale = (float)(acc.scale_sum / acc.batches);
-        double tr_alb = be->sum(be, acc.alb, cap) / train.n,
-            tr_ll = be->sum(be, acc.ll, cap) / train.n;
-        double tr_J = be->sum(be, acc.J, cap) / train.n;
-        evaluate(&m, &w, heldout_dev, heldout.n, seed, &ev);
+        double tr[3] = {be->sum(be, acc.alb, cap), be->sum(be, acc.ll, cap),
+                        be->sum(be, acc.J, cap)};
+        comm->allreduce_host(comm, tr, 3);
+        double tr_alb = tr[0] / train.n, tr_ll = tr[1] / train.n, tr_J = tr[2] / train.n;
+        evaluate(&m, &w, heldout_dev, heldout.n, seed, comm, &ev);
         if (!isnan(log_z)) { /* N(0, I) prior: report the true ELBO */
             tr_alb -= log_z;
             ev.alb -= log_z;
         }
         /* a NaN can hide from the loss (e.g. behind a ReLU that zeroes it), not from the
          * parameters' sum */
-        double psum = be->sum(be, m.params, m.n_params) + be->sum(be, m.theta, m.n_theta);
+        double psum = evae_model_param_sum(&m);
         if (fit) psum += evae_prior_fit_state_sum(fit);
+        if (ranks_agree(comm, psum, "after an epoch")) {
+            rc = 1;
+            break;
+        }
         if (!isfinite(tr_alb) || !isfinite(ev.alb) || !isfinite(tr_J) || !isfinite(psum)) {
             evae_error("non-finite loss or parameters in epoch %d (train ALB %g, %s ALB %g, %s "
                        "%g, parameter sum %g); stopping "
@@ -322,9 +410,10 @@ int evae_train(evae_config *cfg, const char *resume_dir, int argc, char **argv)
         }
         st.epoch = epoch + 1;
         const int last = st.epoch == cfg->train.epochs;
-        /* the held-out ELBO: ALB - log Z with a short AIS (exact log Z for N(0, I)) */
+        /* the held-out ELBO: ALB - log Z with a short AIS (exact log Z for N(0, I)); rank 0's,
+         * whose lines carry it */
         evae_honest h;
-        const int honest = cfg->train.honest_every > 0 &&
+        const int honest = lead && cfg->train.honest_every > 0 &&
                            (st.epoch % cfg->train.honest_every == 0 || last);
         if (honest && evae_honest_elbo(&m, &honest_ais, ev.alb_e, ev.log_det_e, heldout.n,
                                        m.decoder == EVAE_DEC_LAPLACE, &h)) {
@@ -356,6 +445,10 @@ int evae_train(evae_config *cfg, const char *resume_dir, int argc, char **argv)
         cJSON_AddNumberToObject(o, "examples_per_s", train.n / t_train);
         cJSON_AddNumberToObject(o, "epoch_time_s", t_epoch);
         cJSON_AddNumberToObject(o, "wall_time_s", evae_now() - t_run);
+        if (!lead) {
+            cJSON_Delete(o);
+            continue; /* the lines, the checkpoint, the manifest and the grids are rank 0's */
+        }
         /* the epoch's record before its checkpoint: a run stopped in between has the record
          * dropped on resume (it is of an epoch after the checkpoint) and logged again */
         rc = evae_metrics_append(metrics, o);
@@ -364,13 +457,13 @@ int evae_train(evae_config *cfg, const char *resume_dir, int argc, char **argv)
         if ((st.epoch % cfg->train.grid_every == 0 || last) && !rc)
             rc = write_epoch_grids(&m, &w, cfg, grid_dir, heldout_dev, heldout.n, st.epoch);
         if (save && !rc && run_files_pending) {
-            rc = write_run_files(dir, ini, cfg, argc, argv);
+            rc = write_run_files(dir, ini, cfg, argc, argv, comm);
             run_files_pending = 0;
         }
         if (save) rc = rc || evae_checkpoint_save(ckpt, &m, &st, ini, fit);
         /* again after the first epoch: by now the device has chosen its convolution algorithms */
         if (epoch == start_epoch && m.shape.arch == EVAE_ARCH_CONV && !run_files_pending)
-            rc = rc || evae_write_manifest(dir, cfg, argc, argv);
+            rc = rc || evae_write_manifest(dir, cfg, argc, argv, comm);
         char ssm[64] = "", elbo[160] = "";
         if (fit) snprintf(ssm, sizeof ssm, ", %s %.3f", evae_prior_fit_loss_label(fit), tr_J);
         if (honest) evae_honest_format(&h, elbo, sizeof elbo);
@@ -395,6 +488,6 @@ int evae_train(evae_config *cfg, const char *resume_dir, int argc, char **argv)
     evae_model_free(&m);
     evae_dataset_free(&train);
     evae_dataset_free(&heldout);
-    if (!rc) printf("done: %s (%.1fs)\n", dir, evae_now() - t_run);
+    if (!rc && lead) printf("done: %s (%.1fs)\n", dir, evae_now() - t_run);
     return rc;
 }

@@ -46,7 +46,8 @@ static void prior_pool(const evae_model *m, int count, int steps, float eta, uin
     float *enc_dev = be->alloc(be, (size_t)count * 2 * d * sizeof(float)); /* [count, 2d] */
     float *eps = be->alloc(be, (size_t)count * d * sizeof(float));          /* [count, d] */
     be->upload(be, enc_dev, enc, (size_t)count * 2 * d * sizeof(float));
-    be->rand_normal(be, eps, (size_t)count * d, seed, evae_eval_stream(EVAE_EVAL_CLS_CHAIN, which));
+    be->rand_normal(be, eps, (size_t)count * d, seed, evae_eval_stream(EVAE_EVAL_CLS_CHAIN, which),
+                    0);
     be->reparam(be, z, enc_dev, eps, count, d);
     if (steps > 0)
         be->grbm_langevin(be, m->theta, d, n, z, count, steps, eta, seed,
@@ -87,11 +88,12 @@ static void fill_model_pairs(void *ctx, int epoch, int start, int B, float *x, f
     }
     uint64_t step = ((uint64_t)epoch << 24) | (uint64_t)(start / p->cap);
     be->gather_rows(be, p->w.p, p->train_dev, p->perm_dev + start, B, D);
-    evae_prepare_input(m, &p->w, B, p->seed, evae_eval_stream(EVAE_EVAL_CLS_INPUT, step));
+    evae_prepare_input(m, &p->w, evae_share_whole(B), p->seed,
+                       evae_eval_stream(EVAE_EVAL_CLS_INPUT, step));
     be->copy(be, x, evae_ws_x(&p->w), (size_t)B * D * sizeof(float));
     evae_net_forward(be, &m->enc, m->params, p->w.enc_act, B);
     be->rand_normal(be, p->w.eps, (size_t)B * d, p->seed,
-                    evae_eval_stream(EVAE_EVAL_CLS_EPS, step));
+                    evae_eval_stream(EVAE_EVAL_CLS_EPS, step), 0);
     be->reparam(be, z_pos, p->w.enc_act[m->enc.n_layers], p->w.eps, B, d);
     be->gather_rows(be, z_neg, p->pool, p->pool_perm_dev + start, B, d);
 }

@@ -24,7 +24,10 @@ int evae_honest_elbo(const evae_model *m, const evae_ais_opts *o, const double *
 {
     memset(r, 0, sizeof *r);
     double t0 = evae_now();
-    if (evae_eval_log_z(m, o, &r->lz, NULL, NULL)) return 1;
+    /* one process's estimate: the trainer's rank 0 alone makes it */
+    static evae_comm *one; /* reachable until exit */
+    if (!one) one = evae_comm_none();
+    if (evae_eval_log_z(m, o, &r->lz, NULL, NULL, one)) return 1;
     r->seconds = evae_now() - t0;
     const double se_log_z = r->lz.exact ? 0.0 : r->lz.std_err;
     double *v = evae_xcalloc((size_t)n, sizeof(double)); /* [n] ALB - log Z per example */

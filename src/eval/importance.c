@@ -31,7 +31,7 @@ float *evae_eval_prepare_inputs(const evae_model *m, const float *data_dev, int 
     size_t count = (size_t)n * m->x_dim;
     float *u = be->alloc(be, count * sizeof(float)); /* u[n, x_dim] uniform noise */
     float *x = be->alloc(be, count * sizeof(float)); /* x[n, x_dim] model inputs */
-    be->rand_uniform(be, u, count, seed, stream);
+    be->rand_uniform(be, u, count, seed, stream, 0);
     if (m->decoder == EVAE_DEC_BERNOULLI)
         be->binarize(be, x, data_dev, u, count);
     else
@@ -128,7 +128,8 @@ int evae_eval_importance(const evae_model *m, const float *x_dev, int n, const e
         const float *enc_out = enc_act[m->enc.n_layers]; /* [g, 2d] = [mean | logvar] */
         for (int b = 0; b < g; b++)
             be->rand_normal(be, eps_all + (size_t)b * K * d, (size_t)K * d, o->seed,
-                            evae_eval_stream(EVAE_EVAL_IS_EPS, (uint64_t)(e0 + b)));
+                            evae_eval_stream(EVAE_EVAL_IS_EPS, (uint64_t)(o->first + e0 + b)),
+                            0);
         be->download(be, eps_h, eps_all, (size_t)g * K * d * sizeof(float));
         be->download(be, enc_h, enc_out, (size_t)g * 2 * d * sizeof(float));
         /* ln q(z_k|x) = -0.5 |eps_k|^2 - 0.5 sum logvar - (d/2) ln 2pi, exactly the density of
@@ -211,6 +212,39 @@ int evae_eval_importance(const evae_model *m, const float *x_dev, int n, const e
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) be->free(be, bufs[i]);
     void *host[] = {eps_h, enc_h, ll_h, E_h, idx_h, idx_eps_h, lnq, A, C, Bv, y_h};
     for (size_t i = 0; i < sizeof host / sizeof *host; i++) free(host[i]);
+    return 0;
+}
+
+int evae_eval_importance_ranks(const evae_model *m, const float *x_dev, int n,
+                               const evae_is_opts *o, evae_is_examples *r,
+                               evae_eval_progress_fn progress, void *ctx, const evae_comm *comm)
+{
+    evae_share s = evae_share_of(n, comm->rank, comm->size);
+    evae_is_opts mine_opts = *o;
+    mine_opts.first = o->first + s.offset;
+    evae_is_examples mine = {0};
+    if (s.count > 0 && evae_eval_importance(m, x_dev + (size_t)s.offset * m->x_dim, s.count,
+                                            &mine_opts, &mine, progress, ctx))
+        return 1;
+    if (comm->size == 1) {
+        *r = mine;
+        return 0;
+    }
+    memset(r, 0, sizeof *r);
+    r->n = n;
+    r->k = o->k;
+    int *counts = evae_xcalloc((size_t)comm->size, sizeof(int)); /* [size] */
+    for (int k = 0; k < comm->size; k++) counts[k] = evae_share_of(n, k, comm->size).count;
+    double **all[] = {&r->lme_a, &r->lme_c, &r->mean_a, &r->alb, &r->alb_sd,
+                      &r->ll, &r->ess_a, &r->ess_c, &r->log_det};
+    double *own[] = {mine.lme_a, mine.lme_c, mine.mean_a, mine.alb, mine.alb_sd,
+                     mine.ll, mine.ess_a, mine.ess_c, mine.log_det};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++) {
+        *all[i] = evae_xcalloc((size_t)n, sizeof(double));
+        comm->allgather_host(comm, own[i], *all[i], counts);
+    }
+    free(counts);
+    evae_is_examples_free(&mine);
     return 0;
 }
 

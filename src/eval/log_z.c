@@ -23,7 +23,7 @@ evae_ais_opts evae_eval_ais_opts(const evae_config *cfg)
 }
 
 int evae_eval_log_z(const evae_model *m, const evae_ais_opts *o, evae_log_z *r,
-                    evae_eval_progress_fn progress, void *ctx)
+                    evae_eval_progress_fn progress, void *ctx, const evae_comm *comm)
 {
     memset(r, 0, sizeof *r);
     r->opts = *o;
@@ -41,15 +41,18 @@ int evae_eval_log_z(const evae_model *m, const evae_ais_opts *o, evae_log_z *r,
     /* per run r: L_r = ln mean of its weights, S1_r = C e^{L_r} = sum w, S2_r = S1_r^2 / ESS_r
      * = sum w^2; pooled over runs of equal size: ln mean w = ln mean_r e^{L_r} and
      * ESS = (sum_r S1_r)^2 / sum_r S2_r */
-    double L[EVAE_AIS_MAX_RUNS], ess[EVAE_AIS_MAX_RUNS];
+    /* runs[3 R]: each run's log Z, L and ESS, filled by the rank that ran it (zero elsewhere,
+     * so the sum over ranks gathers them exactly); log Z_0 is the same for every run */
+    double runs[3 * EVAE_AIS_MAX_RUNS + 1] = {0};
+    double *lz = runs, *L = runs + EVAE_AIS_MAX_RUNS, *ess = runs + 2 * EVAE_AIS_MAX_RUNS;
     evae_ais_opts one = *o;
     one.runs = 1;
-    for (int run = 0; run < o->runs; run++) {
+    for (int run = comm->rank; run < o->runs; run += comm->size) {
         one.seed = o->seed + (uint64_t)run; /* each run its own Philox key */
         evae_ais_result res;
         if (evae_ais_log_z(m->be, m->theta, m->d, m->n, &one, &res)) return 1;
-        r->run_log_z[run] = res.log_z;
-        r->log_z0 = res.log_z0;
+        lz[run] = res.log_z;
+        if (run == 0) runs[3 * EVAE_AIS_MAX_RUNS] = res.log_z0;
         L[run] = res.log_z - res.log_z0;
         ess[run] = res.ess;
         if (progress) {
@@ -59,6 +62,9 @@ int evae_eval_log_z(const evae_model *m, const evae_ais_opts *o, evae_log_z *r,
             progress(ctx, "AIS run", run + 1, o->runs, detail);
         }
     }
+    comm->allreduce_host(comm, runs, sizeof runs / sizeof *runs);
+    memcpy(r->run_log_z, lz, sizeof r->run_log_z);
+    r->log_z0 = runs[3 * EVAE_AIS_MAX_RUNS];
     double mx = -INFINITY;
     for (int k = 0; k < o->runs; k++)
         if (L[k] > mx) mx = L[k];

@@ -20,11 +20,11 @@ float *evae_upload_dataset(const evae_backend *be, const evae_dataset *d, int as
     return dev;
 }
 
-void evae_prepare_input(const evae_model *m, evae_workspace *w, int B, uint64_t seed,
+void evae_prepare_input(const evae_model *m, evae_workspace *w, evae_share s, uint64_t seed,
                         uint64_t stream)
 {
-    size_t n = (size_t)B * m->x_dim;
-    m->be->rand_uniform(m->be, w->u, n, seed, stream);
+    size_t n = (size_t)s.count * m->x_dim;
+    m->be->rand_uniform(m->be, w->u, n, seed, stream, (uint64_t)s.offset * m->x_dim);
     if (m->decoder == EVAE_DEC_BERNOULLI)
         m->be->binarize(m->be, evae_ws_x(w), w->p, w->u, n);
     else

@@ -118,6 +118,11 @@ double evae_model_exact_log_z(const evae_model *m)
     return 0.5 * m->d * log(2.0 * M_PI) + log(2.0); /* mu 0, sigma 1, one free hidden unit */
 }
 
+double evae_model_param_sum(const evae_model *m)
+{
+    return m->be->sum(m->be, m->params, m->n_params) + m->be->sum(m->be, m->theta, m->n_theta);
+}
+
 static void each_net(const evae_network *net, const char *prefix, evae_tensor_fn fn, void *ctx)
 {
     char name[96];

@@ -55,32 +55,40 @@ void evae_workspace_free(evae_workspace *w, const evae_model *m)
     memset(w, 0, sizeof *w);
 }
 
-void evae_alb_forward(const evae_model *m, evae_workspace *w, int B, uint64_t seed,
-                      uint64_t eps_stream, float *calibrated_scale)
+void evae_alb_encode_decode(const evae_model *m, evae_workspace *w, evae_share s, uint64_t seed,
+                            uint64_t eps_stream)
 {
     const evae_backend *be = m->be;
-    int d = m->d, D = m->x_dim;
+    int B = s.count, d = m->d;
     evae_net_forward(be, &m->enc, m->params, w->enc_act, B);
     const float *enc_out = w->enc_act[m->enc.n_layers]; /* [B, 2d] = [mean | logvar] */
-    be->rand_normal(be, w->eps, (size_t)B * d, seed, eps_stream);
+    be->rand_normal(be, w->eps, (size_t)B * d, seed, eps_stream, (uint64_t)s.offset * d);
     be->reparam(be, evae_ws_z(w), enc_out, w->eps, B, d);
     evae_net_forward(be, &m->dec, m->params, w->dec_act, B);
-    const float *out = w->dec_act[m->dec.n_layers]; /* [B, D] */
-    float inv_b = 1.0f / (float)B;
-    /* dout = dL/d(out) = -(1/B) d ll / d out */
+}
+
+double evae_alb_l1(const evae_model *m, evae_workspace *w, int count)
+{
+    const evae_backend *be = m->be;
+    int D = m->x_dim;
+    const float *out = w->dec_act[m->dec.n_layers]; /* [count, D] */
+    /* with scale 1, ll_b = -sum|y - mean| - D ln 2, so the L1 error is recovered */
+    be->laplace_ll(be, w->ll, NULL, out, evae_ws_x(w), count, D, 1.0f, 0.0f);
+    return -be->sum(be, w->ll, (size_t)count) - (double)count * D * log(2.0);
+}
+
+void evae_alb_terms(const evae_model *m, evae_workspace *w, evae_share s, float scale)
+{
+    const evae_backend *be = m->be;
+    int B = s.count, d = m->d, D = m->x_dim;
+    const float *enc_out = w->enc_act[m->enc.n_layers]; /* [B, 2d] = [mean | logvar] */
+    const float *out = w->dec_act[m->dec.n_layers];     /* [B, D] */
+    float inv_b = 1.0f / (float)s.total;
+    /* dout = dL/d(out) = -(1/total) d ll / d out */
     if (m->decoder == EVAE_DEC_BERNOULLI)
         be->bernoulli_ll(be, w->ll, w->dout, out, evae_ws_x(w), B, D, -inv_b);
-    else {
-        float scale = m->laplace_scale;
-        if (calibrated_scale) {
-            /* with scale 1, ll_b = -sum|y - mean| - D ln 2, so the L1 error is recovered */
-            be->laplace_ll(be, w->ll, NULL, out, evae_ws_x(w), B, D, 1.0f, 0.0f);
-            double l1 = -be->sum(be, w->ll, (size_t)B) - (double)B * D * log(2.0);
-            scale = (float)evae_laplace_scale_from_l1(l1, (size_t)B * D);
-            *calibrated_scale = scale;
-        }
+    else
         be->laplace_ll(be, w->ll, w->dout, out, evae_ws_x(w), B, D, scale, -inv_b);
-    }
     be->grbm_energy(be, m->theta, d, m->n, 1.0f, evae_ws_z(w), B, w->E, w->dEdz);
     be->gauss_posterior(be, w->ent, NULL, enc_out, w->eps, NULL, B, d, 0.0f);
     /* alb = ll - E + ent */
@@ -89,11 +97,24 @@ void evae_alb_forward(const evae_model *m, evae_workspace *w, int B, uint64_t se
     be->axpy(be, w->alb, w->ent, (size_t)B, 1.0f);
 }
 
-void evae_alb_backward(const evae_model *m, evae_workspace *w, int B)
+void evae_alb_forward(const evae_model *m, evae_workspace *w, int B, uint64_t seed,
+                      uint64_t eps_stream, float *calibrated_scale)
+{
+    evae_share all = evae_share_whole(B);
+    evae_alb_encode_decode(m, w, all, seed, eps_stream);
+    float scale = m->laplace_scale;
+    if (m->decoder == EVAE_DEC_LAPLACE && calibrated_scale) {
+        scale = (float)evae_laplace_scale_from_l1(evae_alb_l1(m, w, B), (size_t)B * m->x_dim);
+        *calibrated_scale = scale;
+    }
+    evae_alb_terms(m, w, all, scale);
+}
+
+void evae_alb_backward(const evae_model *m, evae_workspace *w, evae_share s)
 {
     const evae_backend *be = m->be;
-    int d = m->d;
-    float inv_b = 1.0f / (float)B;
+    int B = s.count, d = m->d;
+    float inv_b = 1.0f / (float)s.total;
     /* decoder: dL/dz from the likelihood term; dout is consumed as scratch */
     evae_net_backward(be, &m->dec, m->params, w->dec_act, w->dout, m->grads, w->dz, w->scratch, B);
     /* prior term: L contains +(1/B) E(z), and dE/dz flows into the encoder through z */
@@ -104,15 +125,18 @@ void evae_alb_backward(const evae_model *m, evae_workspace *w, int B)
     evae_net_backward(be, &m->enc, m->params, w->enc_act, w->denc, m->grads, NULL, w->scratch, B);
 }
 
-void evae_ssm_step(const evae_model *m, evae_workspace *w, int B, int rademacher,
+void evae_ssm_step(const evae_model *m, evae_workspace *w, evae_share s, int rademacher,
                    int variance_reduced, uint64_t seed, uint64_t stream)
 {
     const evae_backend *be = m->be;
-    size_t nv = (size_t)B * w->projections * m->d;
+    int B = s.count;
+    size_t per = (size_t)w->projections * m->d; /* draws per example */
     if (rademacher)
-        be->rand_rademacher(be, w->v, nv, seed, stream);
+        be->rand_rademacher(be, w->v, (size_t)B * per, seed, stream, (uint64_t)s.offset * per);
     else
-        be->rand_normal(be, w->v, nv, seed, stream);
+        be->rand_normal(be, w->v, (size_t)B * per, seed, stream, (uint64_t)s.offset * per);
     be->grbm_ssm(be, m->theta, m->d, m->n, evae_ws_z(w), B, w->v, w->projections, variance_reduced,
                  w->J, m->theta_grad);
+    /* the op's mean is over the share: weigh it by the share's part of the batch */
+    if (B != s.total) be->scale(be, m->theta_grad, m->n_theta, (float)B / (float)s.total);
 }

@@ -13,7 +13,7 @@ void evae_dsm_grad(evae_prior_fit *f, const evae_model *m, evae_workspace *w, in
     const size_t count = (size_t)B * m->d;
     const float s_n = f->dsm_noise;
     /* offset <- eps; rows <- z + s_n eps; offset <- eps / s_n (as eps + (1/s_n - 1) eps) */
-    be->rand_normal(be, f->offset, count, seed, evae_stream(EVAE_STREAM_DSM_NOISE, global_step));
+    be->rand_normal(be, f->offset, count, seed, evae_stream(EVAE_STREAM_DSM_NOISE, global_step), 0);
     be->copy(be, f->rows, evae_ws_z(w), count * sizeof(float));
     be->axpy(be, f->rows, f->offset, count, s_n);
     be->axpy(be, f->offset, f->offset, count, 1.0f / s_n - 1.0f);

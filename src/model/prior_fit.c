@@ -140,12 +140,21 @@ void evae_prior_fit_start(evae_prior_fit *f, const evae_model *m, uint64_t seed)
     free(theta);
 }
 
-void evae_prior_fit_grad(evae_prior_fit *f, const evae_model *m, evae_workspace *w, int B,
+int evae_prior_fit_splits(const evae_prior_fit *f) { return f->objective == EVAE_OBJECTIVE_SSM; }
+
+void evae_prior_fit_grad(evae_prior_fit *f, const evae_model *m, evae_workspace *w, evae_share s,
                          uint64_t seed, uint64_t global_step)
 {
+    const int B = s.count;
+    if (s.count != s.total && !evae_prior_fit_splits(f)) {
+        /* the trainer refuses such a run before it starts (evae_prior_fit_splits) */
+        evae_error("prior.objective = %s needs the whole batch in one process (a share of %d of "
+                   "%d examples)", evae_prior_objective_name(f->objective), s.count, s.total);
+        abort();
+    }
     switch (f->objective) {
     case EVAE_OBJECTIVE_SSM:
-        evae_ssm_step(m, w, B, f->ssm_rademacher, f->ssm_variance_reduced, seed,
+        evae_ssm_step(m, w, s, f->ssm_rademacher, f->ssm_variance_reduced, seed,
                       evae_stream(EVAE_STREAM_PROJECTIONS, global_step));
         break;
     case EVAE_OBJECTIVE_DSM: evae_dsm_grad(f, m, w, B, seed, global_step); break;
@@ -161,19 +170,24 @@ void evae_prior_fit_grad(evae_prior_fit *f, const evae_model *m, evae_workspace 
     }
 }
 
-void evae_prior_fit_step(evae_prior_fit *f, evae_model *m, evae_workspace *w, int B,
-                         const evae_config *cfg, uint64_t global_step)
+void evae_prior_fit_update(evae_prior_fit *f, evae_model *m, const evae_config *cfg)
 {
     const evae_backend *be = f->be;
     const float b1 = (float)cfg->train.beta1, b2 = (float)cfg->train.beta2;
     const float eps = (float)cfg->train.adam_eps;
-    evae_prior_fit_grad(f, m, w, B, (uint64_t)cfg->train.seed, global_step);
     ++m->prior_steps;
     be->adam(be, m->theta, m->theta_m, m->theta_v, m->theta_grad, m->n_theta,
              (float)cfg->train.prior_lr, b1, b2, eps, m->prior_steps);
     if (f->log_z)
         be->adam(be, f->log_z, f->log_z_m, f->log_z_v, f->log_z_grad, 1, f->nce_log_z_lr, b1,
                  b2, eps, m->prior_steps);
+}
+
+void evae_prior_fit_step(evae_prior_fit *f, evae_model *m, evae_workspace *w, int B,
+                         const evae_config *cfg, uint64_t global_step)
+{
+    evae_prior_fit_grad(f, m, w, evae_share_whole(B), (uint64_t)cfg->train.seed, global_step);
+    evae_prior_fit_update(f, m, cfg);
 }
 
 const char *evae_prior_fit_loss_name(const evae_prior_fit *f)

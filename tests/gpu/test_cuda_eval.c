@@ -71,8 +71,8 @@ static void test_ais(const evae_model *mc, const evae_model *mg)
     evae_ais_opts o = evae_ais_default_opts();
     o.chains = SIZE(200, 32), o.temperatures = SIZE(100, 30), o.runs = SIZE(6, 3), o.seed = 11;
     evae_log_z c, g, bad;
-    CHECK(evae_eval_log_z(mc, &o, &c, NULL, NULL) == 0 &&
-              evae_eval_log_z(mg, &o, &g, NULL, NULL) == 0,
+    CHECK(evae_eval_log_z(mc, &o, &c, NULL, NULL, one_process()) == 0 &&
+              evae_eval_log_z(mg, &o, &g, NULL, NULL, one_process()) == 0,
           "AIS failed");
     printf("AIS log Z, %d x %d chains, %d temperatures: CPU %.5f +- %.5f, CUDA %.5f +- %.5f, "
            "difference %.3g\n", o.runs, o.chains, o.temperatures, c.log_z, c.std_err, g.log_z,
@@ -82,7 +82,7 @@ static void test_ais(const evae_model *mc, const evae_model *mg)
     CHECK(g.log_z0 == c.log_z0, "log Z_0: CUDA %.17g, CPU %.17g", g.log_z0, c.log_z0);
     if (small) return; /* the check of the check needs the full sizes */
     o.mutate_beta = 0.9f;
-    CHECK(evae_eval_log_z(mc, &o, &bad, NULL, NULL) == 0, "AIS failed");
+    CHECK(evae_eval_log_z(mc, &o, &bad, NULL, NULL, one_process()) == 0, "AIS failed");
     printf("  transitions at 0.9 beta (CPU): %.5f +- %.5f\n", bad.log_z, bad.std_err);
     CHECK(!ais_agree(&bad, &g), "the AIS comparison cannot tell transitions at 0.9 beta (%.5f) "
           "from the CUDA run (%.5f)", bad.log_z, g.log_z);
@@ -146,7 +146,7 @@ static void is_spreads(const evae_model *m, const float *x, int n, int K, uint64
     float *eps = xmalloc(R * d * sizeof(float));
     for (int e = 0; e < n; e++)
         ref->rand_normal(ref, eps + (size_t)e * K * d, (size_t)K * d, seed,
-                         evae_eval_stream(EVAE_EVAL_IS_EPS, (uint64_t)e));
+                         evae_eval_stream(EVAE_EVAL_IS_EPS, (uint64_t)e), 0);
     ref->reparam(ref, dec_act[0], enc, eps, (int)R, d);
     evae_net_forward(ref, &m->dec, m->params, dec_act, (int)R);
     const float *z = dec_act[0], *out = dec_act[Ld];
@@ -220,7 +220,7 @@ static void test_importance(const evae_model *mc, const evae_model *mg, const ev
     float *h = get(cu, xg, (size_t)n * mc->x_dim);
     expect_equal("binarized test inputs", h, xc, (size_t)n * mc->x_dim);
     free(h);
-    evae_is_opts o = {K, SIZE(500, 20), seed}; /* passes that split examples unevenly */
+    evae_is_opts o = {K, SIZE(500, 20), seed, 0}; /* passes that split examples unevenly */
     evae_is_examples c, g;
     CHECK(evae_eval_importance(mc, xc, n, &o, &c, NULL, NULL) == 0 &&
               evae_eval_importance(mg, xg, n, &o, &g, NULL, NULL) == 0,

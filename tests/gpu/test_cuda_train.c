@@ -72,7 +72,8 @@ static void forward(side *s, const evae_config *cfg, int B)
     const evae_backend *be = s->be;
     const uint64_t seed = (uint64_t)cfg->train.seed;
     be->gather_rows(be, s->w.p, s->data, s->idx, B, s->m.x_dim);
-    evae_prepare_input(&s->m, &s->w, B, seed, evae_stream(EVAE_STREAM_BINARIZE, 0));
+    evae_prepare_input(&s->m, &s->w, evae_share_whole(B), seed,
+                       evae_stream(EVAE_STREAM_BINARIZE, 0));
     s->scale = s->m.laplace_scale;
     evae_alb_forward(&s->m, &s->w, B, seed, evae_stream(EVAE_STREAM_REPARAM, 0),
                      s->m.decoder == EVAE_DEC_LAPLACE ? &s->scale : NULL);
@@ -325,8 +326,8 @@ static void compare_vae_gradient(const char *model, side *c, side *g, int B)
     float *g_top = xmalloc((size_t)B * m->x_dim * sizeof(float)); /* the backward eats dout */
     memcpy(g_top, c->w.dout, (size_t)B * m->x_dim * sizeof(float));
     share_activations(c, g, B);
-    evae_alb_backward(&c->m, &c->w, B);
-    evae_alb_backward(&g->m, &g->w, B);
+    evae_alb_backward(&c->m, &c->w, evae_share_whole(B));
+    evae_alb_backward(&g->m, &g->w, evae_share_whole(B));
     float *V = xmalloc(P * sizeof(float));
     for (size_t k = 0; k < P; k++) V[k] = NAN; /* every entry must get its bound */
     float *gin; /* [B, d] the decoder's gradient into z, and its error */
@@ -380,8 +381,8 @@ static void compare_prior_gradient(const char *model, side *c, side *g, int B,
     const uint64_t seed = (uint64_t)cfg->train.seed;
     const uint64_t stream = evae_stream(EVAE_STREAM_PROJECTIONS, 0);
     const size_t nv = (size_t)B * M * d;
-    evae_ssm_step(&c->m, &c->w, B, rademacher, vr, seed, stream);
-    evae_ssm_step(&g->m, &g->w, B, rademacher, vr, seed, stream); /* z: the CPU's (shared) */
+    evae_ssm_step(&c->m, &c->w, evae_share_whole(B), rademacher, vr, seed, stream);
+    evae_ssm_step(&g->m, &g->w, evae_share_whole(B), rademacher, vr, seed, stream); /* z: the CPU's (shared) */
     float *tv = xmalloc(nv * sizeof(float));
     for (size_t k = 0; k < nv; k++) tv[k] = (float)(1e-30 + 16.0 * UR * fabs((double)c->w.v[k]));
     expect_within(model, "SSM projections", g->w.v, c->w.v, tv, nv);

@@ -209,6 +209,35 @@ static const op_kind AXPY = {"axpy", axpy_buffers, NULL, axpy_run, axpy_flops, a
                              axpy_tolerance, NULL};
 
 /* ------------------------------------------------------------------------------------------ */
+/* scale: x[count] *= alpha */
+
+static int scale_buffers(const op_case *c, op_buf *b)
+{
+    b[0] = inout_buf("x", c->count, OP_FILL_NORMAL, 1.0f);
+    return 1;
+}
+
+static double scale_run(const evae_backend *be, const op_case *c, void *const *buf,
+                        uint64_t call)
+{
+    be->scale(be, F(0), c->count, c->alpha);
+    return 0.0;
+}
+
+static double scale_flops(const op_case *c) { return (double)c->count; }
+static double scale_bytes(const op_case *c) { return 8.0 * c->count; }
+
+/* one correctly rounded product on both backends: bit for bit */
+static int scale_tolerance(const op_case *c, int i, void *const *in, void *const *want,
+                           double *tol)
+{
+    return 0;
+}
+
+static const op_kind SCALE = {"scale", scale_buffers, NULL, scale_run, scale_flops, scale_bytes,
+                              scale_tolerance, NULL};
+
+/* ------------------------------------------------------------------------------------------ */
 /* sum of x[count], to the host */
 
 static int sum_buffers(const op_case *c, op_buf *b)
@@ -244,7 +273,7 @@ static const op_kind SUM = {"sum", sum_buffers, sum_init, sum_run, sum_flops, su
                             sum_scalar_tolerance};
 
 /* ------------------------------------------------------------------------------------------ */
-/* random fills: out[count] from (seed, stream + call) */
+/* random fills: out[count] = draws start .. start + count - 1 of (seed, stream + call) */
 
 static int rand_buffers(const op_case *c, op_buf *b)
 {
@@ -255,21 +284,21 @@ static int rand_buffers(const op_case *c, op_buf *b)
 static double rand_uniform_run(const evae_backend *be, const op_case *c, void *const *buf,
                                uint64_t call)
 {
-    be->rand_uniform(be, F(0), c->count, c->seed, c->stream + call);
+    be->rand_uniform(be, F(0), c->count, c->seed, c->stream + call, c->start);
     return 0.0;
 }
 
 static double rand_normal_run(const evae_backend *be, const op_case *c, void *const *buf,
                               uint64_t call)
 {
-    be->rand_normal(be, F(0), c->count, c->seed, c->stream + call);
+    be->rand_normal(be, F(0), c->count, c->seed, c->stream + call, c->start);
     return 0.0;
 }
 
 static double rand_rademacher_run(const evae_backend *be, const op_case *c, void *const *buf,
                                   uint64_t call)
 {
-    be->rand_rademacher(be, F(0), c->count, c->seed, c->stream + call);
+    be->rand_rademacher(be, F(0), c->count, c->seed, c->stream + call, c->start);
     return 0.0;
 }
 
@@ -1367,17 +1396,20 @@ void op_test_cases(op_case_list *l)
     test_flat(l, &SUM, 1000003);
     test_flat(l, &SUM, 1);
     test_flat(l, &AXPY, 1000003)->alpha = -0.37f;
+    test_flat(l, &SCALE, 1000003)->alpha = 0.37f;
     test_flat(l, &ACCUMULATE_DIFF, 100003);
 
     /* random fills: seeds and streams at both ends of their range */
     const uint64_t seeds[] = {0, 1, OP_SEED, UINT64_MAX};
     const uint64_t streams[] = {0, 7, evae_stream(EVAE_STREAM_REPARAM, 123456789), UINT64_MAX};
+    /* starts: 0, inside a Philox block (lane 3), and far out (a rank's share of a big batch) */
+    const uint64_t starts[] = {0, 7, 3, (1ull << 33) + 1};
     const op_kind *fills[3] = {&RAND_UNIFORM, &RAND_RADEMACHER, &RAND_NORMAL};
     for (int s = 0; s < 4; s++)
         for (int f = 0; f < 3; f++) {
             op_case *c = add(l, fills[f], "elementwise");
-            c->count = 100003, c->seed = seeds[s], c->stream = streams[s];
-            SHAPE(c, "n=%zu seed %d", c->count, s);
+            c->count = 100003, c->seed = seeds[s], c->stream = streams[s], c->start = starts[s];
+            SHAPE(c, "n=%zu seed %d from %llu", c->count, s, (unsigned long long)c->start);
         }
 
     op_case *c = add(l, &GATHER_ROWS, "elementwise");

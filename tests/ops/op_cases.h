@@ -56,6 +56,7 @@ typedef struct op_case {
     float alpha, beta, scale;
     long t0;             /* Adam: the steps run are t0 + 1, ... */
     uint64_t seed, stream;
+    uint64_t start;      /* random fills: index of the first draw */
     evae_conv_shape conv;
 } op_case;
 

@@ -56,6 +56,8 @@ struct evae_backend {
                     float beta);
     /* y[n] = a * x + y */
     void (*axpy)(const evae_backend *be, float *y, const float *x, size_t n, float a);
+    /* x[n] *= a (a rank's share of a mean over the whole batch) */
+    void (*scale)(const evae_backend *be, float *x, size_t n, float a);
     /* sum of x[n], in double, returned to the host (synchronizes) */
     double (*sum)(const evae_backend *be, const float *x, size_t n);
     /* acc[n] += (double)a[n] - (double)b[n]: a running sum of float differences, kept in double
@@ -63,16 +65,19 @@ struct evae_backend {
     void (*accumulate_diff)(const evae_backend *be, double *acc, const float *a, const float *b,
                             size_t n);
 
-    /* ---- random ---- */
+    /* ---- random ----
+     * out[k] = draw start + k of (seed, stream) for k < n: a fill from `start` is the slice of the
+     * fill from 0 that begins there, so a rank that computes examples [a, b) of a batch draws
+     * exactly the numbers those examples get in the whole batch. */
     /* uniform in (0,1) */
     void (*rand_uniform)(const evae_backend *be, float *out, size_t n, uint64_t seed,
-                         uint64_t stream);
+                         uint64_t stream, uint64_t start);
     /* standard normal */
     void (*rand_normal)(const evae_backend *be, float *out, size_t n, uint64_t seed,
-                        uint64_t stream);
+                        uint64_t stream, uint64_t start);
     /* +1 or -1 with probability 1/2 each: element i is +1 when uniform i of the stream < 0.5 */
     void (*rand_rademacher)(const evae_backend *be, float *out, size_t n, uint64_t seed,
-                            uint64_t stream);
+                            uint64_t stream, uint64_t start);
 
     /* ---- VAE elementwise ---- */
     /* out[B, D] = table[idx[b], :] for b < B; idx[B] lives in backend memory (batch gathering
@@ -162,5 +167,10 @@ const evae_backend *evae_cpu_backend(void);
 /* The CUDA backend when built with CUDA and a device is present; NULL otherwise, with the reason
  * in *why (static string). */
 const evae_backend *evae_cuda_backend(const char **why);
+
+/* Makes device `ordinal` modulo the device count the one evae_cuda_backend will use (a rank of a
+ * data-parallel run takes the GPU of its local rank). Call before the first evae_cuda_backend;
+ * without a device or CUDA it does nothing. Returns the device chosen, -1 when there is none. */
+int evae_cuda_use_device(int ordinal);
 
 #endif

@@ -3,7 +3,10 @@
 #ifndef EVAE_CLI_EVAL_CMD_H
 #define EVAE_CLI_EVAL_CMD_H
 
-/* `evae eval RUN_DIR|CHECKPOINT [key=value ...]`: argv[0] is the program, argv[1] "eval". */
-int evae_eval_main(int argc, char **argv);
+#include "evae/dist/comm.h"
+
+/* `evae eval RUN_DIR|CHECKPOINT [key=value ...]`: argv[0] is the program, argv[1] "eval".
+ * comm: the run's ranks (AIS runs and test examples are split across them; rank 0 reports). */
+int evae_eval_main(int argc, char **argv, evae_comm *comm);
 
 #endif

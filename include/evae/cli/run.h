@@ -5,6 +5,7 @@
 
 #include <stdio.h>
 
+#include "evae/dist/comm.h"
 #include "evae/io/config.h"
 #include "evae/data/dataset.h"
 #include "evae/model/model.h"
@@ -15,6 +16,11 @@
 /* The backend of a device setting: auto = CUDA when it is usable, else the CPU; cuda = CUDA or
  * NULL with the reason printed. */
 const evae_backend *evae_backend_for(evae_device device);
+
+/* The backend of a device setting for rank comm->rank of a run: on CUDA the GPU of its local rank
+ * (one GPU per rank on each host), and comm bound to it (NCCL where it applies). NULL with a
+ * message on failure. */
+const evae_backend *evae_backend_for_rank(evae_device device, evae_comm *comm);
 
 /* mkdir -p PATH; non-zero with a message when it cannot be created or written. */
 int evae_mkdirs(const char *path);
@@ -27,8 +33,10 @@ int evae_mkdirs(const char *path);
 int evae_run_remove_temporaries(const char *dir);
 
 /* Writes manifest.json into dir: program version, git commit of the source, seed, device,
- * library versions, host name, start time, command line. */
-int evae_write_manifest(const char *dir, const evae_config *cfg, int argc, char **argv);
+ * library versions, host name, start time, command line, and the ranks (world size, the
+ * communicator and its libraries). */
+int evae_write_manifest(const char *dir, const evae_config *cfg, int argc, char **argv,
+                        const evae_comm *comm);
 
 /* The model shape a config describes for a data set of the given image shape. */
 evae_model_shape evae_shape_from_config(const evae_config *cfg, int channels, int height,

@@ -25,6 +25,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "evae/dist/comm.h"
+#include "evae/dist/share.h"
 #include "evae/eval/ais.h"
 #include "evae/io/config.h"
 #include "evae/model/model.h"
@@ -87,16 +89,19 @@ typedef struct evae_log_z {
 evae_ais_opts evae_eval_ais_opts(const evae_config *cfg);
 
 /* log Z of m's prior: exact for prior=gaussian, else AIS with o, one evae_ais_log_z call per run
- * (run r under seed o->seed + r, so each run reports progress) pooled over all chains. */
+ * (run r under seed o->seed + r, so each run reports progress) pooled over all chains. The runs
+ * are dealt to the ranks of comm (run r to rank r % size) and gathered, so every rank returns the
+ * same numbers as one process would. */
 int evae_eval_log_z(const evae_model *m, const evae_ais_opts *o, evae_log_z *r,
-                    evae_eval_progress_fn progress, void *ctx);
+                    evae_eval_progress_fn progress, void *ctx, const evae_comm *comm);
 
 /* ---- stages 2, 4, 5: importance sampling from q(z|x) ---- */
 
 typedef struct evae_is_opts {
     int k;         /* samples per example */
     int rows;      /* (example, sample) rows per decoder pass */
-    uint64_t seed; /* eps of example e: stream evae_eval_stream(EVAE_EVAL_IS_EPS, e) */
+    uint64_t seed; /* eps of example e: stream evae_eval_stream(EVAE_EVAL_IS_EPS, first + e) */
+    int first;     /* index of x_dev's first example in the test set (a rank's share) */
 } evae_is_opts;
 
 /* Per test example, with a_k = ln p(x|z_k) - E(z_k) - ln q(z_k|x), c_k = -E(z_k) - ln q(z_k|x):
@@ -119,6 +124,13 @@ typedef struct evae_is_examples {
 int evae_eval_importance(const evae_model *m, const float *x_dev, int n, const evae_is_opts *o,
                          evae_is_examples *r, evae_eval_progress_fn progress, void *ctx);
 void evae_is_examples_free(evae_is_examples *r);
+
+/* evae_eval_importance on the n examples of x_dev split into the contiguous shares of comm's
+ * ranks (o->first = 0), each rank on its own, the per-example results gathered on every rank in
+ * example order: the numbers of one process up to the rounding of the encoder's batched products. */
+int evae_eval_importance_ranks(const evae_model *m, const float *x_dev, int n,
+                               const evae_is_opts *o, evae_is_examples *r,
+                               evae_eval_progress_fn progress, void *ctx, const evae_comm *comm);
 
 /* A quantity averaged over the test set: per-example values v_e. */
 typedef struct evae_quantity {

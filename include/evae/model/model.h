@@ -43,6 +43,10 @@ int evae_model_create(evae_model *m, const evae_backend *be, const evae_model_sh
 void evae_model_init(evae_model *m, uint64_t seed);
 void evae_model_free(evae_model *m);
 
+/* The sum of every parameter (encoder, decoder, prior), in double: NaN when one is NaN, and a
+ * fingerprint by which ranks check that they hold the same parameters. */
+double evae_model_param_sum(const evae_model *m);
+
 /* ln Z of the prior when it is known exactly (prior=gaussian); NAN for the GRBM. */
 double evae_model_exact_log_z(const evae_model *m);
 

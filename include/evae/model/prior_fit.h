@@ -91,14 +91,25 @@ void evae_prior_fit_free(evae_prior_fit *f);
  * (the log normalizer of the GRBM without its coupling), its Adam moments 0. */
 void evae_prior_fit_start(evae_prior_fit *f, const evae_model *m, uint64_t seed);
 
-/* The objective's gradient on the batch that evae_alb_forward left in w (z detached, and for
- * snis the eps and encoder output that give ln q(z|x)): m->theta_grad (and nce's dL/dc), and
- * w->J[B] the per-example loss whose batch mean is the logged loss. Draws at global_step. */
-void evae_prior_fit_grad(evae_prior_fit *f, const evae_model *m, evae_workspace *w, int B,
+/* Whether the objective splits a batch across data-parallel ranks: only sliced score matching,
+ * whose gradient is a sum of per-example terms; dsm, pcd, snis and nce run on one rank (snis
+ * normalizes its weights over the whole batch, pcd's chains and nce's noise are drawn per
+ * batch). The trainer refuses the others with more than one rank. */
+int evae_prior_fit_splits(const evae_prior_fit *f);
+
+/* The objective's gradient on the share s of the batch that the forward left in w (z detached,
+ * and for snis the eps and encoder output that give ln q(z|x)): this share's part of
+ * m->theta_grad (and nce's dL/dc), and w->J[s.count] the per-example loss whose batch mean is
+ * the logged loss. Draws at global_step. A share that is not the whole batch: ssm only. */
+void evae_prior_fit_grad(evae_prior_fit *f, const evae_model *m, evae_workspace *w, evae_share s,
                          uint64_t seed, uint64_t global_step);
 
-/* evae_prior_fit_grad, then one Adam step of theta (train.prior_lr) and for nce of c
- * (nce.log_z_lr), both at the prior's step counter ++m->prior_steps. */
+/* One Adam step of theta (train.prior_lr) and for nce of c (nce.log_z_lr) on the gradients
+ * (summed over the ranks), both at the prior's step counter ++m->prior_steps. */
+void evae_prior_fit_update(evae_prior_fit *f, evae_model *m, const evae_config *cfg);
+
+/* evae_prior_fit_grad on a whole batch of B examples in one process, then
+ * evae_prior_fit_update. */
 void evae_prior_fit_step(evae_prior_fit *f, evae_model *m, evae_workspace *w, int B,
                          const evae_config *cfg, uint64_t global_step);
 

@@ -26,8 +26,8 @@ static void cpu_sync(const evae_backend *be) {}
 /* "OpenBLAS 0.3.21 SkylakeX kernels (...); threads: 2 (OpenMP; ...)" */
 static const char *cpu_describe(const evae_backend *be)
 {
-    static _Thread_local char text[512];
-    char kernels[384], threads[64];
+    static _Thread_local char text[640];
+    char kernels[384], threads[120];
     evae_blas_describe(kernels, sizeof kernels);
     cpu_threads_text(threads, sizeof threads);
     snprintf(text, sizeof text, "%s; threads: %s", kernels, threads);
@@ -90,6 +90,7 @@ static const evae_backend cpu_backend = {
     .gemm = cpu_gemm,
     .col_sum = cpu_col_sum,
     .axpy = cpu_axpy,
+    .scale = cpu_scale,
     .sum = cpu_sum,
     .accumulate_diff = cpu_accumulate_diff,
     .rand_uniform = cpu_rand_uniform,

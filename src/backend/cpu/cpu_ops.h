@@ -17,6 +17,7 @@ void cpu_gemm(const evae_backend *be, int trans_a, int trans_b, int m, int n, in
 
 /* elementwise.c */
 void cpu_axpy(const evae_backend *be, float *y, const float *x, size_t n, float a);
+void cpu_scale(const evae_backend *be, float *x, size_t n, float a);
 void cpu_gather_rows(const evae_backend *be, float *out, const float *table, const int *idx, int B,
                      int D);
 void cpu_bias_act(const evae_backend *be, float *y, const float *b, int rows, int cols, int relu);
@@ -45,10 +46,12 @@ void cpu_accumulate_diff(const evae_backend *be, double *acc, const float *a, co
                          size_t n);
 
 /* random.c */
-void cpu_rand_uniform(const evae_backend *be, float *out, size_t n, uint64_t seed, uint64_t stream);
-void cpu_rand_normal(const evae_backend *be, float *out, size_t n, uint64_t seed, uint64_t stream);
+void cpu_rand_uniform(const evae_backend *be, float *out, size_t n, uint64_t seed, uint64_t stream,
+                      uint64_t start);
+void cpu_rand_normal(const evae_backend *be, float *out, size_t n, uint64_t seed, uint64_t stream,
+                     uint64_t start);
 void cpu_rand_rademacher(const evae_backend *be, float *out, size_t n, uint64_t seed,
-                         uint64_t stream);
+                         uint64_t stream, uint64_t start);
 
 /* adam.c */
 void cpu_adam(const evae_backend *be, float *p, float *m, float *v, const float *g, size_t n,

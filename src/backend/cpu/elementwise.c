@@ -15,6 +15,11 @@ void cpu_axpy(const evae_backend *be, float *y, const float *x, size_t n, float 
     for (size_t i = 0; i < n; i++) y[i] += a * x[i];
 }
 
+void cpu_scale(const evae_backend *be, float *x, size_t n, float a)
+{
+    for (size_t i = 0; i < n; i++) x[i] *= a;
+}
+
 void cpu_gather_rows(const evae_backend *be, float *out, const float *table, const int *idx, int B,
                      int D)
 {
