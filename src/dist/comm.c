@@ -20,7 +20,7 @@ static void none_allgather_host(const evae_comm *c, const double *mine, double *
     if (all != mine) memmove(all, mine, (size_t)counts[0] * sizeof(double));
 }
 static void none_broadcast_host(const evae_comm *c, void *buf, size_t bytes, int root) {}
-static _Noreturn void none_abort(const evae_comm *c, int code)
+static __attribute__((noreturn)) void none_abort(const evae_comm *c, int code)
 {
     fflush(stdout);
     exit(code);

@@ -76,7 +76,7 @@ static void mpi_broadcast_host(const evae_comm *c, void *buf, size_t bytes, int 
     }
 }
 
-static _Noreturn void mpi_abort(const evae_comm *c, int code)
+static __attribute__((noreturn)) void mpi_abort(const evae_comm *c, int code)
 {
     fflush(stdout);
     fflush(stderr);

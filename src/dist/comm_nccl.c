@@ -45,7 +45,7 @@ static void nccl_broadcast_host(const evae_comm *c, void *buf, size_t bytes, int
     h->broadcast_host(h, buf, bytes, root);
 }
 
-static _Noreturn void nccl_abort(const evae_comm *c, int code)
+static __attribute__((noreturn)) void nccl_abort(const evae_comm *c, int code)
 {
     evae_comm *h = state_of(c)->host;
     h->abort(h, code);
