@@ -79,6 +79,9 @@ static void mpi_broadcast_host(const evae_comm *c, void *buf, size_t bytes, int 
 static __attribute__((noreturn)) void mpi_abort(const evae_comm *c, int code)
 {
     fflush(stdout);
+    /* said by evae itself: Open MPI's own notice can be lost (its help text fails to unpack in
+     * builds with AddressSanitizer) */
+    evae_error("ending all %d ranks (MPI_Abort, exit status %d)", c->size, code);
     fflush(stderr);
     MPI_Abort(MPI_COMM_WORLD, code);
     exit(code); /* MPI_Abort does not return; this keeps the compiler sure of it */

@@ -7,7 +7,9 @@
  *   rename:PATTERN:N    right after the N-th successful rename onto a path containing PATTERN
  * Nothing is simulated: the process really dies by SIGKILL at that point, as under `kill -9`.
  * The variable LD_PRELOAD is removed at load, so child processes (git, for the manifest) run
- * without it. */
+ * without it; it is put back for evae's one re-execution of itself at start-up (execv of
+ * /proc/self/exe, to choose the BLAS kernels and OpenMP waits), whose new image needs the shim
+ * as much as the first: nothing has been written by then, so the counts start there. */
 #define _GNU_SOURCE /* RTLD_NEXT */
 #include <dlfcn.h>
 #include <signal.h>
@@ -17,6 +19,7 @@
 #include <unistd.h>
 
 static char call[16], pattern[256];
+static char preload[4096]; /* LD_PRELOAD as it was at load */
 static long n_wanted, k_wanted;
 static long seen;       /* matching calls so far (open, rename) or matching files opened (write) */
 static FILE *watched;   /* write: the N-th matching file */
@@ -24,7 +27,8 @@ static long writes;     /* fwrite calls into it */
 
 __attribute__((constructor)) static void kill_at_init(void)
 {
-    const char *spec = getenv("EVAE_KILL_AT");
+    const char *spec = getenv("EVAE_KILL_AT"), *pre = getenv("LD_PRELOAD");
+    if (pre) snprintf(preload, sizeof preload, "%s", pre);
     unsetenv("LD_PRELOAD");
     if (!spec) return;
     char c[16] = "", p[256] = "";
@@ -83,5 +87,15 @@ int rename(const char *from, const char *to)
     int rc = real(from, to);
     if (rc == 0 && strcmp(call, "rename") == 0 && strstr(to, pattern) && ++seen == n_wanted)
         die("the end of rename to", to);
+    return rc;
+}
+
+int execv(const char *path, char *const argv[])
+{
+    int (*real)(const char *, char *const[]) = (int (*)(const char *, char *const[]))
+        dlsym(RTLD_NEXT, "execv");
+    if (strcmp(path, "/proc/self/exe") == 0 && preload[0]) setenv("LD_PRELOAD", preload, 1);
+    int rc = real(path, argv);
+    unsetenv("LD_PRELOAD"); /* the exec failed: the process goes on without re-executing */
     return rc;
 }

@@ -66,7 +66,8 @@ echo "2. rank 0 without its run folder: the job ended in $((SECONDS - t0)) s wit
 [ "$rc" -eq 1 ] || fail "status $rc, want 1 (124: it hung)"
 grep -q "evae: rank 0 of 2: $work/a-file.*cannot create folder" "$work/mkdir.log" ||
   fail "no message naming rank 0 and the folder: $(head -3 "$work/mkdir.log")"
-grep -q "MPI_ABORT was invoked on rank 0" "$work/mkdir.log" || fail "the job did not end by MPI_Abort"
+grep -q "evae: rank 0 of 2: ending all 2 ranks (MPI_Abort, exit status 1)" "$work/mkdir.log" ||
+  fail "the job did not end by MPI_Abort"
 
 # ---- 3. an argument every rank refuses ----
 rc=0
