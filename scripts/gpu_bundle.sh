@@ -53,8 +53,10 @@ for f in cblas.h openblas_config.h f77blas.h; do
 done
 
 # prune: documentation, static libraries, the BLAS/LAPACK compatibility libraries (evae calls
-# OpenBLAS directly), the C++ INIReader, the stb headers evae does not include, dangling links
-stb_used=$(grep -rhoE '#include <stb/[a-z_]+\.h>' src include | sed 's/.*<stb\/\(.*\)>/\1/' | sort -u)
+# OpenBLAS directly), the C++ INIReader, the stb headers neither evae nor its tests include (the
+# GPU tests decode PNGs with stb_image), dangling links
+stb_used=$(grep -rhoE '#include <stb/[a-z_]+\.h>' src include tests bench |
+  sed 's/.*<stb\/\(.*\)>/\1/' | sort -u)
 rm -rf "${DIR:?}/usr/share" "${DIR:?}/etc"
 find "$DIR" \( -name '*.a' -o -name 'liblapack.so*' -o -name 'libblas.so*' \
   -o -name '*INIReader*' \) -exec rm -rf {} +
