@@ -26,26 +26,17 @@ static void train_into(const char *dir, int epochs, int resume, const char *obje
      * a Gibbs sweep of the weakly coupled GRBM draws the same chains from any start with the
      * same draws, so a lost chain state could go unseen) */
     const char *langevin = strcmp(objective, "pcd") == 0 ? "pcd.sampler=langevin" : "pcd.eta=0.01";
-    evae_config cfg;
-    char kv_dir[128], kv_ep[64], kv_obj[64];
-    snprintf(kv_dir, sizeof kv_dir, "run.dir=%s", dir);
-    snprintf(kv_ep, sizeof kv_ep, "train.epochs=%d", epochs);
+    char kv_obj[64];
     snprintf(kv_obj, sizeof kv_obj, "prior.objective=%s", objective);
-    if (resume) {
-        /* what `evae train --resume DIR train.epochs=N` does */
-        char ini[4096];
-        snprintf(ini, sizeof ini, "%s/config.ini", dir);
-        const char *o[] = {kv_ep, NULL};
-        test_config(&cfg, ini, o);
-        CHECK(evae_train(&cfg, dir, 0, NULL, one_process()) == 0, "%s: resumed training failed", objective);
-    } else {
-        test_config(&cfg, "experiments/mnist.ini", small);
-        CHECK(evae_config_set(&cfg, kv_dir) == 0 && evae_config_set(&cfg, kv_ep) == 0 &&
-                  evae_config_set(&cfg, kv_obj) == 0 && evae_config_set(&cfg, langevin) == 0 &&
-                  (!extra || evae_config_set(&cfg, extra) == 0),
-              "cfg");
-        CHECK(evae_train(&cfg, NULL, 0, NULL, one_process()) == 0, "%s: training failed", objective);
-    }
+    const char *o[16]; /* small, then the objective's keys and extra */
+    int k = 0;
+    while (small[k]) o[k] = small[k], k++;
+    o[k++] = kv_obj;
+    o[k++] = langevin;
+    if (extra) o[k++] = extra;
+    o[k] = NULL;
+    CHECK(train_run(one_process(), "experiments/mnist.ini", o, dir, epochs, resume) == 0,
+          "%s: %s training failed", objective, resume ? "resumed" : "fresh");
 }
 
 /* The checkpoints of a and b agree bit for bit, and so do their held-out numbers per epoch
